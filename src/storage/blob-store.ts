@@ -1,0 +1,61 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The blob storage port: where inputs and outputs live. Keys are made by the server (never taken from a
+ * client as they are) and checked by `assertValidKey`. Every adapter must pass test/conformance/blob-store.ts.
+ */
+
+export interface BlobInfo {
+  key: string;
+  bytes: number;
+  /** Changes whenever the content changes; quoted the HTTP way is the caller's business. */
+  etag: string;
+  modifiedAt: number;
+  contentType?: string;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Refuse (and store nothing) once the body passes this many bytes. */
+  maxBytes?: number;
+}
+
+/** Inclusive byte range, as HTTP `Range: bytes=start-end` means it. `end` omitted: to the end. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface GetOptions {
+  range?: ByteRange;
+  signal?: AbortSignal;
+}
+
+export interface BlobStore {
+  readonly kind: BlobStoreKind;
+  /**
+   * Stores a stream under `key`, atomically: readers see the old content or the whole new content, never a
+   * part of it, and a failed or aborted put leaves nothing behind.
+   */
+  put(key: string, body: Readable | AsyncIterable<Uint8Array>, options?: PutOptions): Promise<BlobInfo>;
+  /** Stores a local file (streamed, never read whole into memory). */
+  putFile(key: string, path: string, options?: PutOptions): Promise<BlobInfo>;
+  /** Throws NotFoundError when the key does not exist. */
+  get(key: string, options?: GetOptions): Promise<Readable>;
+  /** Copies a blob to a local file (streamed), e.g. for a tool that needs to seek. */
+  download(key: string, path: string, options?: { signal?: AbortSignal }): Promise<void>;
+  stat(key: string): Promise<BlobInfo | undefined>;
+  /** Every blob whose key starts with `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<BlobInfo>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /**
+   * A path on this machine where the blob can be read directly, when the adapter has one (local disk), so
+   * tools read it without a copy. Undefined otherwise.
+   */
+  localPath(key: string): string | undefined;
+  close(): Promise<void>;
+}
+
+export type BlobStoreKind = "local" | "s3";

@@ -120,3 +120,30 @@ export function coerceError(thrown: unknown): MediaflowError {
   }
   return new MediaflowError(ErrorCodes.internal, String(thrown));
 }
+
+export interface RetryLaterOptions {
+  /** How long to wait before the next run. */
+  delayMs: number;
+  /** Epoch milliseconds after which waiting stops and the step fails with `code`. */
+  deadline: number;
+  /** The code to fail with once the deadline has passed (default `deadline_exceeded`). */
+  code?: string;
+  message: string;
+}
+
+/**
+ * Thrown by a step that is waiting for something to become available (e.g. a recording that has not
+ * arrived yet): the step runs again after `delayMs` and the attempt does not count as a failure.
+ */
+export class RetryLaterError extends MediaflowError {
+  readonly delayMs: number;
+  readonly deadline: number;
+  readonly deadlineCode: string;
+
+  constructor(options: RetryLaterOptions) {
+    super("retry_later", options.message);
+    this.delayMs = options.delayMs;
+    this.deadline = options.deadline;
+    this.deadlineCode = options.code ?? ErrorCodes.deadlineExceeded;
+  }
+}

@@ -24,6 +24,7 @@ export const ErrorCodes = {
   corruptMedia: "corrupt_media",
   inputTooLarge: "input_too_large",
   outOfRange: "out_of_range",
+  rangeNotSatisfiable: "range_not_satisfiable",
   notAvailable: "not_available",
   internal: "internal",
 } as const;

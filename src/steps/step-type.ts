@@ -19,13 +19,7 @@ export interface StepType<P = unknown> {
 }
 
 /** Declares a step type with its parameter type inferred from the schema. */
-export function defineStep<S extends z.ZodType>(definition: {
-  type: string;
-  description: string;
-  params: S;
-  defaultTimeoutMs?: number;
-  run(ctx: StepContext<z.output<S>>): Promise<StepOutcome>;
-}): StepType<z.output<S>> {
+export function defineStep<P>(definition: StepType<P>): StepType<P> {
   return definition;
 }
 

@@ -1,0 +1,160 @@
+import type { JobEvent, NewJobEvent } from "../engine/events.js";
+import type { JobProjection, JobState, JobStatus } from "../engine/projection.js";
+import type { JsonValue } from "../util/json.js";
+
+/**
+ * The database port: the work queue, the job event log and the projections of it, written together in
+ * transactions. It speaks of jobs, tasks and leases; the SQL lives in the adapters. Every adapter must pass
+ * test/conformance/backend.ts.
+ */
+export interface Backend {
+  readonly kind: BackendKind;
+  readonly capabilities: BackendCapabilities;
+  /** Brings the schema up to date; refuses a schema newer than this build knows. Idempotent. */
+  migrate(): Promise<void>;
+  /**
+   * Runs `work` in one transaction: all of its writes commit together or not at all. `work` must do no
+   * I/O of its own (no awaiting anything but `tx`), since the transaction is held while it runs.
+   */
+  transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T>;
+  /** Reads outside a transaction; they see committed data. */
+  readonly reads: BackendReads;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export type BackendKind = "sqlite" | "postgres";
+
+/** What differs between backends, as data, each with the reason it matters. */
+export interface BackendCapabilities {
+  /** One writer at a time (SQLite): the adapter serialises transactions and may batch them in one commit. */
+  singleWriter: boolean;
+  /** Claims can skip rows other transactions hold (PostgreSQL `FOR UPDATE SKIP LOCKED`). */
+  supportsSkipLocked: boolean;
+  /** Other processes can be woken when work is enqueued (PostgreSQL LISTEN/NOTIFY); else they poll. */
+  supportsListenNotify: boolean;
+}
+
+/** A runnable unit in the queue: a step of a job, or one part of a map step. */
+export interface TaskRecord {
+  id: number;
+  jobId: string;
+  step: string;
+  /** The part of a map step; null for the step's own run. */
+  part: number | null;
+  stepType: string;
+  priority: number;
+  /** Epoch ms: not claimed before this. */
+  runAt: number;
+  /** Attempts started so far (the running one included). */
+  attempt: number;
+  maxAttempts: number;
+  state: "queued" | "running";
+  leaseOwner: string | null;
+  /** Fencing token: bumped on every claim; a worker's writes must carry the one it claimed with. */
+  leaseToken: number;
+  leaseExpiresAt: number | null;
+  /** The input of a map step's part. */
+  input: JsonValue | null;
+  /** Epoch ms after which a step that keeps asking to run later fails instead. */
+  deadline: number | null;
+  createdAt: number;
+}
+
+export type NewTask = Pick<
+  TaskRecord,
+  "jobId" | "step" | "part" | "stepType" | "priority" | "runAt" | "maxAttempts" | "input"
+>;
+
+export interface ClaimRequest {
+  workerId: string;
+  limit: number;
+  /** Only these step types; undefined for any. */
+  stepTypes: readonly string[] | undefined;
+  leaseMs: number;
+  now: number;
+}
+
+/** A change to a task made by the lease holder or the engine. */
+export type TaskUpdate =
+  | { state: "queued"; runAt: number; attempt: number; deadline: number | null }
+  | { state: "running"; leaseExpiresAt: number };
+
+/** A job row as first written; the projection fills in the rest. */
+export interface NewJob {
+  id: string;
+  tenant: string;
+  idempotencyKey: string | null;
+  pipelineName: string;
+  priority: number;
+  createdAt: number;
+  /** What the job was created with, stored once: the resolved pipeline, its input and parameters. */
+  definition: Pick<JobState, "pipeline" | "input" | "params">;
+}
+
+export interface BackendTransaction {
+  /** Inserts the job, or returns the id of the tenant's job that already has this idempotency key. */
+  insertJob(job: NewJob): Promise<{ created: true } | { created: false; existingJobId: string }>;
+  /** Loads a job's projection and holds it against concurrent changes until the transaction ends. */
+  lockJob(jobId: string): Promise<JobProjection | undefined>;
+  /** Stores the job row and the named steps of a projection. */
+  saveProjection(state: JobProjection, changedSteps: Iterable<string>): Promise<void>;
+  /** Appends events in order and returns them with their sequence numbers. */
+  appendEvents(events: readonly NewJobEvent[]): Promise<JobEvent[]>;
+  enqueueTasks(tasks: readonly NewTask[]): Promise<void>;
+  /**
+   * Claims up to `limit` runnable tasks in one statement: highest priority first, then the longest
+   * runnable; each gets a new lease token, an attempt, and a lease until `now + leaseMs`.
+   */
+  claimTasks(request: ClaimRequest): Promise<TaskRecord[]>;
+  /** Loads a task and holds it until the transaction ends. */
+  lockTask(taskId: number): Promise<TaskRecord | undefined>;
+  updateTask(taskId: number, update: TaskUpdate): Promise<void>;
+  deleteTask(taskId: number): Promise<void>;
+  /** Removes every task of a job (cancellation, job end) and returns what was removed. */
+  deleteJobTasks(jobId: string): Promise<TaskRecord[]>;
+  /** Removes every task of one step (its parts too) and returns what was removed. */
+  deleteStepTasks(jobId: string, step: string): Promise<TaskRecord[]>;
+  /** Running tasks whose lease ended before `now`. */
+  findExpiredLeases(now: number, limit: number): Promise<TaskRecord[]>;
+}
+
+export interface JobFilter {
+  tenant?: string;
+  status?: JobStatus;
+  pipeline?: string;
+  /** Newest first; the cursor is the `createdSeq` of the last job of the previous page. */
+  before?: number;
+  limit: number;
+}
+
+export interface JobSummary extends Omit<JobState, "pipeline" | "params" | "input"> {
+  /** The order jobs were created in; used as the list cursor. */
+  createdSeq: number;
+  progress: number;
+}
+
+export interface EventQuery {
+  jobId?: string;
+  /** Only events after this sequence number. */
+  after: number;
+  limit: number;
+}
+
+export interface QueueDepth {
+  stepType: string;
+  queued: number;
+  running: number;
+  /** Epoch ms of the oldest runnable queued task; null when none. */
+  oldestRunnableAt: number | null;
+}
+
+export interface BackendReads {
+  getJob(jobId: string): Promise<JobProjection | undefined>;
+  listJobs(filter: JobFilter): Promise<JobSummary[]>;
+  readEvents(query: EventQuery): Promise<JobEvent[]>;
+  /** The current lease token of each task that still exists (a worker checks it still holds its tasks). */
+  leaseTokens(taskIds: readonly number[]): Promise<Map<number, number>>;
+  listTasks(jobId: string): Promise<TaskRecord[]>;
+  queueDepth(now: number): Promise<QueueDepth[]>;
+}

@@ -1,0 +1,146 @@
+import { type JobProjection, type JobState, type JobStatus, jobProgress, type StepState } from "../../engine/projection.js";
+import type { JobFilter, JobSummary, NewJob } from "../backend.js";
+import type { SqliteDatabase } from "./connection.js";
+
+interface JobRow {
+  seq: number;
+  id: string;
+  tenant: string;
+  idempotency_key: string | null;
+  pipeline_name: string;
+  priority: number;
+  definition: string;
+  status: string;
+  progress: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  error: string | null;
+  failed_step: string | null;
+  last_seq: number;
+}
+
+/** The projection tables' statements: jobs and their steps. */
+export function jobStatements(db: SqliteDatabase) {
+  const insert = db.prepare(`INSERT INTO jobs
+    (id, tenant, idempotency_key, pipeline_name, priority, definition, status, created_at)
+    VALUES (@id, @tenant, @idempotencyKey, @pipelineName, @priority, @definition, 'queued', @createdAt)
+    ON CONFLICT DO NOTHING`);
+  const byKey = db.prepare("SELECT id FROM jobs WHERE tenant = ? AND idempotency_key = ?");
+  const byId = db.prepare("SELECT * FROM jobs WHERE id = ?");
+  const stepsOf = db.prepare("SELECT state FROM steps WHERE job_id = ?");
+  const update = db.prepare(`UPDATE jobs SET status = @status, progress = @progress, started_at = @startedAt,
+    finished_at = @finishedAt, error = @error, failed_step = @failedStep, last_seq = @lastSeq WHERE id = @id`);
+  const upsertStep = db.prepare(`INSERT INTO steps (job_id, name, status, state) VALUES (?, ?, ?, ?)
+    ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`);
+
+  function load(jobId: string): JobProjection | undefined {
+    const row = byId.get(jobId) as JobRow | undefined;
+    if (row === undefined) return undefined;
+    const job = jobFromRow(row);
+    const steps: Record<string, StepState> = {};
+    // The pipeline's order, not the table's, so that every reader sees steps as the file lists them.
+    const stored = new Map<string, StepState>();
+    for (const { state } of stepsOf.all(jobId) as { state: string }[]) {
+      const step = JSON.parse(state) as StepState;
+      stored.set(step.name, step);
+    }
+    for (const name of Object.keys(job.pipeline.steps)) {
+      const step = stored.get(name);
+      if (step !== undefined) steps[name] = step;
+    }
+    return { job, steps };
+  }
+
+  return {
+    insert(job: NewJob): { created: true } | { created: false; existingJobId: string } {
+      const result = insert.run({ ...job, definition: JSON.stringify(job.definition) });
+      if (result.changes === 1) return { created: true };
+      const existing = byKey.get(job.tenant, job.idempotencyKey) as { id: string } | undefined;
+      if (existing === undefined) throw new Error(`job ${job.id} already exists`);
+      return { created: false, existingJobId: existing.id };
+    },
+    load,
+    save(state: JobProjection, changedSteps: Iterable<string>): void {
+      const { job } = state;
+      update.run({
+        id: job.id,
+        status: job.status,
+        progress: jobProgress(state),
+        startedAt: job.startedAt,
+        finishedAt: job.finishedAt,
+        error: job.error === null ? null : JSON.stringify(job.error),
+        failedStep: job.failedStep,
+        lastSeq: job.lastSeq,
+      });
+      for (const name of new Set(changedSteps)) {
+        const step = state.steps[name];
+        if (step !== undefined) upsertStep.run(job.id, name, step.status, JSON.stringify(step));
+      }
+    },
+    list(filter: JobFilter): JobSummary[] {
+      const where = ["1 = 1"];
+      const params: Record<string, string | number> = { limit: filter.limit };
+      if (filter.tenant !== undefined) {
+        where.push("tenant = @tenant");
+        params.tenant = filter.tenant;
+      }
+      if (filter.status !== undefined) {
+        where.push("status = @status");
+        params.status = filter.status;
+      }
+      if (filter.pipeline !== undefined) {
+        where.push("pipeline_name = @pipeline");
+        params.pipeline = filter.pipeline;
+      }
+      if (filter.before !== undefined) {
+        where.push("seq < @before");
+        params.before = filter.before;
+      }
+      const rows = db
+        .prepare(`SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT @limit`)
+        .all(params) as JobRow[];
+      return rows.map(summaryFromRow);
+    },
+  };
+}
+
+function jobFromRow(row: JobRow): JobState {
+  const definition = JSON.parse(row.definition) as Pick<JobState, "pipeline" | "input" | "params">;
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    pipelineName: row.pipeline_name,
+    pipeline: definition.pipeline,
+    input: definition.input,
+    params: definition.params,
+    priority: row.priority,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as JobStatus,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error === null ? null : JSON.parse(row.error),
+    failedStep: row.failed_step,
+    lastSeq: row.last_seq,
+  };
+}
+
+function summaryFromRow(row: JobRow): JobSummary {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    pipelineName: row.pipeline_name,
+    priority: row.priority,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as JobStatus,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error === null ? null : JSON.parse(row.error),
+    failedStep: row.failed_step,
+    lastSeq: row.last_seq,
+    createdSeq: row.seq,
+    progress: row.progress,
+  };
+}

@@ -1,0 +1,113 @@
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendReads,
+  BackendTransaction,
+  QueueDepth,
+  TaskRecord,
+} from "../backend.js";
+import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
+import { eventStatements } from "./events.js";
+import { jobStatements } from "./jobs.js";
+import { queueStatements } from "./queue.js";
+import { type TaskRow, taskFromRow } from "./rows.js";
+
+const capabilities: BackendCapabilities = Object.freeze({
+  singleWriter: true,
+  supportsSkipLocked: false,
+  supportsListenNotify: false,
+});
+
+/**
+ * The embedded backend: one SQLite file that any number of processes on this machine may share. Writes
+ * go through one connection per process, serialised and group-committed (see SqliteWriter); reads use a
+ * second connection, which in WAL mode sees the last commit without waiting for writers.
+ */
+export async function openSqliteBackend(path: string): Promise<Backend> {
+  const writerDb = openDatabase(path);
+  migrate(writerDb);
+  const readerDb = openDatabase(path, { readonly: true });
+  return new SqliteBackend(writerDb, readerDb);
+}
+
+class SqliteBackend implements Backend {
+  readonly kind = "sqlite" as const;
+  readonly capabilities = capabilities;
+  readonly reads: BackendReads;
+  private readonly writer: SqliteWriter;
+  private readonly tx: BackendTransaction;
+  private closed = false;
+
+  constructor(
+    private readonly writerDb: SqliteDatabase,
+    private readonly readerDb: SqliteDatabase,
+  ) {
+    this.writer = new SqliteWriter(writerDb);
+    this.tx = transactionOps(writerDb);
+    this.reads = readOps(readerDb);
+  }
+
+  async migrate(): Promise<void> {
+    migrate(this.writerDb);
+  }
+
+  transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the SQLite backend is closed"));
+    return this.writer.run(() => work(this.tx));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writer.idle();
+    this.readerDb.close();
+    this.writerDb.close();
+  }
+}
+
+function transactionOps(db: SqliteDatabase): BackendTransaction {
+  const jobs = jobStatements(db);
+  const queue = queueStatements(db);
+  const events = eventStatements(db);
+  return {
+    insertJob: async (job) => jobs.insert(job),
+    // SQLite's single writer already holds the whole database for the transaction.
+    lockJob: async (jobId) => jobs.load(jobId),
+    saveProjection: async (state, changedSteps) => jobs.save(state, changedSteps),
+    appendEvents: async (newEvents) => events.append(newEvents),
+    enqueueTasks: async (tasks) => queue.enqueue(tasks, Date.now()),
+    claimTasks: async (request) => queue.claim(request),
+    lockTask: async (taskId) => queue.get(taskId),
+    updateTask: async (taskId, update) => queue.update(taskId, update),
+    deleteTask: async (taskId) => queue.delete(taskId),
+    deleteJobTasks: async (jobId) => queue.deleteForJob(jobId),
+    deleteStepTasks: async (jobId, step) => queue.deleteForStep(jobId, step),
+    findExpiredLeases: async (now, limit) => queue.expired(now, limit),
+  };
+}
+
+function readOps(db: SqliteDatabase): BackendReads {
+  const jobs = jobStatements(db);
+  const events = eventStatements(db);
+  const tasksOf = db.prepare("SELECT * FROM tasks WHERE job_id = ? ORDER BY id");
+  const tokens = db.prepare(`SELECT id, lease_token AS token FROM tasks
+    WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'`);
+  const depth = db.prepare(`SELECT step_type AS stepType,
+      sum(state = 'queued') AS queued, sum(state = 'running') AS running,
+      min(CASE WHEN state = 'queued' AND run_at <= ? THEN run_at END) AS oldestRunnableAt
+    FROM tasks GROUP BY step_type ORDER BY step_type`);
+  return {
+    getJob: async (jobId) => jobs.load(jobId),
+    listJobs: async (filter) => jobs.list(filter),
+    readEvents: async (query) => events.read(query),
+    async leaseTokens(taskIds) {
+      const held = new Map<number, number>();
+      if (taskIds.length === 0) return held;
+      const rows = tokens.all(JSON.stringify(taskIds)) as { id: number; token: number }[];
+      for (const row of rows) held.set(row.id, row.token);
+      return held;
+    },
+    listTasks: async (jobId): Promise<TaskRecord[]> => (tasksOf.all(jobId) as TaskRow[]).map(taskFromRow),
+    queueDepth: async (now) => depth.all(now) as QueueDepth[],
+  };
+}

@@ -1,0 +1,113 @@
+import { availableParallelism, tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { ErrorCodes, ValidationError } from "../errors/errors.js";
+import { parseDuration } from "../util/duration.js";
+
+/**
+ * Configuration: one schema for the environment and the flags, defaults in one object, resolved once into
+ * a frozen value that is passed to whoever needs it. Nothing else reads process.env.
+ */
+export const configDefaults = Object.freeze({
+  dataDir: "./data",
+  /**
+   * 10 s: a crashed worker's task is taken over within about 10-15 s, and a step is only considered hung
+   * after 10 s without progress (ffmpeg reports twice a second).
+   */
+  leaseMs: 10_000,
+  /** Idle workers look for work from other processes this often; work from this process wakes them at once. */
+  pollMs: 500,
+  shutdownGraceMs: 30_000,
+  /** One attempt of a step may run this long unless its pipeline or type says otherwise. */
+  stepTimeoutMs: 60 * 60_000,
+  concurrency: Math.max(1, availableParallelism()),
+  logLevel: "info",
+});
+
+const durationMs = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a duration (e.g. 500ms, 10s, 5m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const configSchema = z.object({
+  dataDir: z.string().min(1).default(configDefaults.dataDir),
+  databaseUrl: z.string().min(1).optional(),
+  storageUrl: z.string().min(1).optional(),
+  leaseMs: durationMs.pipe(z.number().min(500, "must be at least 500ms")).default(configDefaults.leaseMs),
+  pollMs: durationMs.pipe(z.number().min(10)).default(configDefaults.pollMs),
+  shutdownGraceMs: durationMs.default(configDefaults.shutdownGraceMs),
+  stepTimeoutMs: durationMs.pipe(z.number().min(1)).default(configDefaults.stepTimeoutMs),
+  concurrency: z.coerce.number().int().min(1).max(1024).default(configDefaults.concurrency),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  tmpDir: z.string().min(1).default(tmpdir()),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+
+export interface Config {
+  readonly dataDir: string;
+  /** A SQLite file path (later also a postgres:// URL). */
+  readonly databaseUrl: string;
+  /** A directory (later also an s3:// URL). */
+  readonly storageUrl: string;
+  readonly leaseMs: number;
+  readonly pollMs: number;
+  readonly shutdownGraceMs: number;
+  readonly stepTimeoutMs: number;
+  readonly concurrency: number;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly tmpDir: string;
+}
+
+/** The environment variables each setting is read from. */
+export const environmentNames: Readonly<Record<keyof ConfigInput, string>> = Object.freeze({
+  dataDir: "MEDIAFLOW_DATA_DIR",
+  databaseUrl: "MEDIAFLOW_DATABASE_URL",
+  storageUrl: "MEDIAFLOW_STORAGE_URL",
+  leaseMs: "MEDIAFLOW_LEASE",
+  pollMs: "MEDIAFLOW_POLL_INTERVAL",
+  shutdownGraceMs: "MEDIAFLOW_SHUTDOWN_GRACE",
+  stepTimeoutMs: "MEDIAFLOW_STEP_TIMEOUT",
+  concurrency: "MEDIAFLOW_CONCURRENCY",
+  logLevel: "MEDIAFLOW_LOG_LEVEL",
+  tmpDir: "MEDIAFLOW_TMP_DIR",
+});
+
+/**
+ * Resolves the configuration from the environment and flags (flags win). Throws a ValidationError naming
+ * the variable or flag that is wrong.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<ConfigInput> = {}): Config {
+  const fromEnv: Record<string, string> = {};
+  for (const [key, name] of Object.entries(environmentNames)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") fromEnv[key] = value;
+  }
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined));
+  const parsed = configSchema.safeParse({ ...fromEnv, ...defined });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      const where = key in defined ? `--${kebab(key)}` : (environmentNames[key as keyof ConfigInput] ?? key);
+      return { path: where, message: issue.message };
+    });
+    throw new ValidationError(ErrorCodes.invalidArgument, issues, "configuration");
+  }
+  const value = parsed.data;
+  const dataDir = resolve(value.dataDir);
+  return Object.freeze({
+    ...value,
+    dataDir,
+    databaseUrl: value.databaseUrl ?? join(dataDir, "mediaflow.db"),
+    storageUrl: value.storageUrl ?? join(dataDir, "blobs"),
+    tmpDir: isAbsolute(value.tmpDir) ? value.tmpDir : resolve(value.tmpDir),
+  });
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}

@@ -1,0 +1,518 @@
+import type {
+  Backend,
+  BackendTransaction,
+  EventQuery,
+  JobFilter,
+  JobSummary,
+  TaskRecord,
+} from "../backend/backend.js";
+import {
+  ErrorCodes,
+  type ErrorInfo,
+  LeaseLostError,
+  MediaflowError,
+  NotFoundError,
+  PermanentError,
+  type RetryLaterError,
+} from "../errors/errors.js";
+import { resolvePipeline } from "../pipeline/resolve-pipeline.js";
+import type { PipelineSpec, StepSpec } from "../pipeline/types.js";
+import type { StepCatalog } from "../steps/catalog.js";
+import type { JobInput, ParentResult, StepOutput, StepResult } from "../steps/step-type.js";
+import { newJobId } from "../util/ids.js";
+import type { JsonValue } from "../util/json.js";
+import { retryDelay } from "./backoff.js";
+import type { JobEvent } from "./events.js";
+import { JobChange } from "./job-change.js";
+import { EngineNotifications } from "./notifications.js";
+import { finishedJobStatuses, type JobProjection, projectionFromCreated } from "./projection.js";
+
+export interface EngineOptions {
+  backend: Backend;
+  catalog: StepCatalog;
+  clock?: () => number;
+  random?: () => number;
+}
+
+export interface CreateJobRequest {
+  pipeline: PipelineSpec;
+  input: JobInput | null;
+  params?: Record<string, JsonValue>;
+  priority?: number;
+  idempotencyKey?: string | null;
+  tenant?: string;
+}
+
+/** What a worker holds while it runs a task; every write it makes carries the token. */
+export interface Lease {
+  taskId: number;
+  token: number;
+  workerId: string;
+  jobId: string;
+  step: string;
+  part: number | null;
+}
+
+/** A claimed task with everything a worker needs to run it. */
+export interface ClaimedTask {
+  lease: Lease;
+  attempt: number;
+  maxAttempts: number;
+  leaseExpiresAt: number;
+  spec: StepSpec;
+  job: { id: string; tenant: string; input: JobInput | null };
+  needs: Record<string, ParentResult>;
+  part: { index: number; count: number; input: JsonValue } | undefined;
+}
+
+/**
+ * The job lifecycle: every command reads the job's projection, decides, and commits the events, the new
+ * projection and the tasks it enqueues in one transaction. Knows nothing of HTTP or processes.
+ */
+export class Engine {
+  readonly notifications = new EngineNotifications();
+  readonly backend: Backend;
+  private readonly catalog: StepCatalog;
+  private readonly clock: () => number;
+  private readonly random: () => number;
+
+  constructor(options: EngineOptions) {
+    this.backend = options.backend;
+    this.catalog = options.catalog;
+    this.clock = options.clock ?? Date.now;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Creates a job, or returns the tenant's existing job with the same idempotency key. */
+  async createJob(request: CreateJobRequest): Promise<{ job: JobProjection; created: boolean }> {
+    const params = request.params ?? {};
+    const pipeline = resolvePipeline(request.pipeline, params, this.catalog);
+    const tenant = request.tenant ?? "default";
+    const now = this.clock();
+    const id = newJobId(now);
+    const result = await this.backend.transaction(async (tx) => {
+      const inserted = await tx.insertJob({
+        id,
+        tenant,
+        idempotencyKey: request.idempotencyKey ?? null,
+        pipelineName: pipeline.name,
+        priority: request.priority ?? 0,
+        createdAt: now,
+        definition: { pipeline, input: request.input, params },
+      });
+      if (!inserted.created) {
+        const existing = await tx.lockJob(inserted.existingJobId);
+        if (existing === undefined) throw new Error(`job ${inserted.existingJobId} vanished`);
+        return { job: existing, created: false, events: [] as JobEvent[], enqueued: false };
+      }
+      const [created] = await tx.appendEvents([
+        {
+          type: "job.created",
+          jobId: id,
+          step: null,
+          part: null,
+          attempt: null,
+          workerId: null,
+          at: now,
+          data: {
+            tenant,
+            pipeline,
+            input: request.input,
+            params,
+            priority: request.priority ?? 0,
+            idempotencyKey: request.idempotencyKey ?? null,
+          },
+        },
+      ]);
+      if (created?.type !== "job.created") throw new Error("job.created was not appended");
+      const change = new JobChange(projectionFromCreated(created), now);
+      change.touchAllSteps();
+      change.advance();
+      const events = [created, ...(await change.commit(tx))];
+      return { job: change.state, created: true, events, enqueued: change.tasks.length > 0 };
+    });
+    this.announce(result.events, result.enqueued ? now : undefined);
+    return { job: result.job, created: result.created };
+  }
+
+  /** Leases up to `limit` runnable tasks to a worker and records that they started. */
+  async claimTasks(request: {
+    workerId: string;
+    limit: number;
+    stepTypes?: readonly string[];
+    leaseMs: number;
+  }): Promise<ClaimedTask[]> {
+    if (request.limit <= 0) return [];
+    const now = this.clock();
+    const { claimed, events } = await this.backend.transaction(async (tx) => {
+      const tasks = await tx.claimTasks({ ...request, stepTypes: request.stepTypes, now });
+      const claimed: ClaimedTask[] = [];
+      const events: JobEvent[] = [];
+      for (const task of tasks) {
+        const state = await tx.lockJob(task.jobId);
+        if (state === undefined || finishedJobStatuses.has(state.job.status)) {
+          await tx.deleteTask(task.id);
+          continue;
+        }
+        const change = new JobChange(state, now);
+        const leaseExpiresAt = now + request.leaseMs;
+        change.emit({
+          type: "step.started",
+          step: task.step,
+          part: task.part,
+          attempt: task.attempt,
+          workerId: request.workerId,
+          data: { leaseExpiresAt },
+        });
+        events.push(...(await change.commit(tx)));
+        claimed.push(describeClaim(task, state, request.workerId, leaseExpiresAt));
+      }
+      return { claimed, events };
+    });
+    this.announce(events);
+    return claimed;
+  }
+
+  /** Records progress (0..1) and extends the lease: progress is the heartbeat. */
+  async recordProgress(lease: Lease, progress: number, leaseMs: number, message?: string): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => {
+      const data = message === undefined ? { progress } : { progress, message };
+      change.emit({ type: "step.progress", step: task.step, part: task.part, attempt: task.attempt, data });
+      await tx.updateTask(task.id, { state: "running", leaseExpiresAt: change.now + leaseMs });
+    });
+  }
+
+  /** Extends the lease without recording anything (a step that cannot measure its progress). */
+  async extendLease(lease: Lease, leaseMs: number): Promise<void> {
+    const now = this.clock();
+    await this.backend.transaction(async (tx) => {
+      await lockLease(tx, lease);
+      await tx.updateTask(lease.taskId, { state: "running", leaseExpiresAt: now + leaseMs });
+    });
+  }
+
+  async completeTask(lease: Lease, result: StepResult): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => {
+      const outputs = result.outputs ?? [];
+      const data = result.data === undefined ? { outputs } : { outputs, data: result.data };
+      change.emit({ type: "step.succeeded", step: task.step, part: task.part, attempt: task.attempt, data });
+      await tx.deleteTask(task.id);
+      const parts = change.state.steps[task.step]?.parts;
+      if (task.part !== null && parts !== null && parts !== undefined) {
+        if (parts.results.some((part) => part === null)) return;
+        const results = parts.results.filter((part): part is StepResult => part !== null);
+        change.emit({ type: "step.succeeded", step: task.step, data: combineParts(results) });
+      }
+      change.advance();
+    });
+  }
+
+  /** A map step's first run split its work: each part becomes a task of its own. */
+  async splitTask(lease: Lease, inputs: JsonValue[]): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => {
+      if (task.part !== null) {
+        throw new PermanentError(ErrorCodes.invalidArgument, "a part of a map step cannot split again");
+      }
+      change.emit({ type: "step.split", step: task.step, attempt: task.attempt, data: { count: inputs.length } });
+      await tx.deleteTask(task.id);
+      if (inputs.length === 0) {
+        change.emit({ type: "step.succeeded", step: task.step, data: { outputs: [], data: [] } });
+        change.advance();
+        return;
+      }
+      inputs.forEach((input, index) => {
+        change.emit({ type: "step.queued", step: task.step, part: index, data: { runAt: change.now } });
+        change.tasks.push({ ...requeueFields(task), part: index, runAt: change.now, input });
+      });
+    });
+  }
+
+  /** Records a failed attempt: retried after a backoff, or failed for good (then the job moves on). */
+  async failTask(lease: Lease, error: MediaflowError): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => this.fail(tx, task, change, error, lease.workerId));
+  }
+
+  /** The step asked to run again later; past its deadline it fails instead. */
+  async deferTask(lease: Lease, request: RetryLaterError): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => {
+      const runAt = change.now + request.delayMs;
+      const deadline = Math.min(request.deadline, task.deadline ?? Number.POSITIVE_INFINITY);
+      if (runAt > deadline) {
+        const error = new PermanentError(request.deadlineCode, request.message);
+        await this.fail(tx, task, change, error, lease.workerId);
+        return;
+      }
+      change.emit({
+        type: "step.deferred",
+        step: task.step,
+        part: task.part,
+        attempt: task.attempt,
+        workerId: lease.workerId,
+        data: { reason: request.message, runAt, deadline },
+      });
+      await tx.updateTask(task.id, { state: "queued", runAt, attempt: task.attempt - 1, deadline });
+    });
+  }
+
+  /** Hands a task back unfinished (the worker is shutting down); the attempt does not count. */
+  async releaseTask(lease: Lease, reason: string): Promise<void> {
+    await this.withLease(lease, async (tx, task, change) => {
+      change.emit({
+        type: "step.released",
+        step: task.step,
+        part: task.part,
+        attempt: task.attempt,
+        workerId: lease.workerId,
+        data: { reason },
+      });
+      await tx.updateTask(task.id, {
+        state: "queued",
+        runAt: change.now,
+        attempt: task.attempt - 1,
+        deadline: task.deadline,
+      });
+    });
+  }
+
+  /**
+   * Cancels a job: its tasks are removed at once, so the workers running them lose their leases and stop;
+   * its unfinished steps are recorded cancelled. Cancelling a finished job changes nothing.
+   */
+  async cancelJob(jobId: string, reason = "cancelled by request"): Promise<JobProjection> {
+    const now = this.clock();
+    const { state, events, revoked } = await this.backend.transaction(async (tx) => {
+      const state = await tx.lockJob(jobId);
+      if (state === undefined) throw new NotFoundError("job", jobId);
+      if (finishedJobStatuses.has(state.job.status)) return { state, events: [], revoked: [] };
+      const removed = await tx.deleteJobTasks(jobId);
+      const change = new JobChange(state, now);
+      for (const step of Object.values(state.steps)) {
+        if (step.status === "pending" || step.status === "queued" || step.status === "running") {
+          change.emit({ type: "step.cancelled", step: step.name, data: { reason } });
+        }
+      }
+      change.emit({ type: "job.cancelled", data: { reason } });
+      return { state, events: await change.commit(tx), revoked: removed.map((task) => task.id) };
+    });
+    this.announce(events);
+    if (revoked.length > 0) this.notifications.emit("revoked", revoked);
+    return state;
+  }
+
+  /**
+   * Runs a job's failed, skipped and cancelled steps again (or only `steps`), with a fresh attempt budget.
+   * Steps that succeeded keep their results.
+   */
+  async retryJob(jobId: string, options: { steps?: string[] } = {}): Promise<JobProjection> {
+    const now = this.clock();
+    const { state, events } = await this.backend.transaction(async (tx) => {
+      const state = await tx.lockJob(jobId);
+      if (state === undefined) throw new NotFoundError("job", jobId);
+      const retryable = new Set(["failed", "skipped", "cancelled"]);
+      for (const name of options.steps ?? []) {
+        const step = state.steps[name];
+        if (step === undefined) throw new NotFoundError(`step of job ${jobId}`, name);
+        if (!retryable.has(step.status)) {
+          throw new PermanentError(ErrorCodes.conflict, `step ${name} is ${step.status}; only failed, skipped or cancelled steps can be retried`);
+        }
+      }
+      const chosen = options.steps ?? Object.values(state.steps).filter((s) => retryable.has(s.status)).map((s) => s.name);
+      if (chosen.length === 0) {
+        throw new PermanentError(ErrorCodes.conflict, `job ${jobId} has no failed, skipped or cancelled step to retry`);
+      }
+      // Steps downstream of a retried one that did not succeed must wait for it again.
+      const reset = new Set(chosen);
+      for (const [name, spec] of Object.entries(state.job.pipeline.steps)) {
+        const status = state.steps[name]?.status ?? "pending";
+        if (retryable.has(status) && spec.needs.some((parent) => reset.has(parent))) reset.add(name);
+      }
+      const change = new JobChange(state, now);
+      change.emit({ type: "job.retried", data: { steps: [...reset] } });
+      change.advance();
+      return { state, events: await change.commit(tx) };
+    });
+    this.announce(events, now);
+    return state;
+  }
+
+  /**
+   * Finds tasks whose worker stopped renewing the lease (crashed, hung, cut off) and treats each as a
+   * failed attempt: retried by its policy, or failed for good once its attempts are used up.
+   */
+  async sweepExpiredLeases(limit = 100): Promise<number> {
+    const now = this.clock();
+    const expired = await this.backend.transaction((tx) => tx.findExpiredLeases(now, limit));
+    let swept = 0;
+    for (const stale of expired) {
+      const lease = leaseOf(stale, stale.leaseOwner ?? "unknown");
+      try {
+        await this.withLease(lease, async (tx, task, change) => {
+          if (task.leaseExpiresAt === null || task.leaseExpiresAt >= change.now) return;
+          const error = new LeaseExpiredError(task.leaseOwner ?? "unknown");
+          await this.fail(tx, task, change, error, task.leaseOwner ?? "unknown");
+          swept++;
+        });
+      } catch (error) {
+        // Renewed, finished or swept by someone else since we looked: nothing to do.
+        if (!(error instanceof LeaseLostError)) throw error;
+      }
+    }
+    return swept;
+  }
+
+  async getJob(jobId: string, tenant?: string): Promise<JobProjection | undefined> {
+    const state = await this.backend.reads.getJob(jobId);
+    if (state === undefined || (tenant !== undefined && state.job.tenant !== tenant)) return undefined;
+    return state;
+  }
+
+  listJobs(filter: JobFilter): Promise<JobSummary[]> {
+    return this.backend.reads.listJobs(filter);
+  }
+
+  readEvents(query: EventQuery): Promise<JobEvent[]> {
+    return this.backend.reads.readEvents(query);
+  }
+
+  private async fail(
+    tx: BackendTransaction,
+    task: TaskRecord,
+    change: JobChange,
+    error: MediaflowError,
+    workerId: string,
+  ): Promise<void> {
+    const info: ErrorInfo = error.toInfo();
+    const spec = change.state.job.pipeline.steps[task.step];
+    const where = { step: task.step, part: task.part, attempt: task.attempt, workerId };
+    if (error.retryable && spec !== undefined && task.attempt < task.maxAttempts) {
+      const delayMs = retryDelay(spec.retry, task.attempt, this.random);
+      const runAt = change.now + delayMs;
+      change.emit({ type: "step.retrying", ...where, data: { error: info, delayMs, runAt } });
+      await tx.updateTask(task.id, { state: "queued", runAt, attempt: task.attempt, deadline: task.deadline });
+      return;
+    }
+    const final: ErrorInfo = error.retryable
+      ? {
+          code: ErrorCodes.attemptsExhausted,
+          message: `failed after ${task.attempt} attempt${task.attempt === 1 ? "" : "s"}: ${info.message}`,
+        }
+      : info;
+    const partNote = task.part === null ? {} : { message: `part ${task.part}: ${final.message}` };
+    change.emit({
+      type: "step.failed",
+      ...where,
+      part: null,
+      data: error.retryable ? { error: { ...final, ...partNote }, cause: info } : { error: { ...final, ...partNote } },
+    });
+    // A map step fails as a whole: its other parts stop (their workers lose the lease).
+    await tx.deleteStepTasks(task.jobId, task.step);
+    change.advance();
+  }
+
+  /** Runs `work` on a task the lease still holds, then commits the job change it made. */
+  private async withLease(
+    lease: Lease,
+    work: (tx: BackendTransaction, task: TaskRecord, change: JobChange) => Promise<void>,
+  ): Promise<void> {
+    const now = this.clock();
+    const { events, wake } = await this.backend.transaction(async (tx) => {
+      const task = await lockLease(tx, lease);
+      const state = await tx.lockJob(task.jobId);
+      if (state === undefined) throw new LeaseLostError(String(lease.taskId), "its job no longer exists");
+      const change = new JobChange(state, now);
+      await work(tx, task, change);
+      const events = await change.commit(tx);
+      return { events, wake: wakeTime(events) };
+    });
+    this.announce(events, wake);
+  }
+
+  private announce(events: JobEvent[], workAt?: number): void {
+    if (events.length > 0) this.notifications.emit("events", events);
+    if (workAt !== undefined) this.notifications.emit("work", workAt);
+  }
+}
+
+/** The lease has run out and the worker that held it stopped renewing it; another attempt may succeed. */
+class LeaseExpiredError extends MediaflowError {
+  constructor(owner: string) {
+    super(ErrorCodes.leaseExpired, `the worker ${owner} stopped renewing its lease (crashed, hung or cut off)`);
+  }
+}
+
+async function lockLease(tx: BackendTransaction, lease: Lease): Promise<TaskRecord> {
+  const task = await tx.lockTask(lease.taskId);
+  if (task === undefined) throw new LeaseLostError(String(lease.taskId), "the task is gone (finished, failed or cancelled)");
+  if (task.state !== "running" || task.leaseToken !== lease.token) {
+    throw new LeaseLostError(String(lease.taskId), "another worker has taken it over");
+  }
+  return task;
+}
+
+function leaseOf(task: TaskRecord, workerId: string): Lease {
+  return { taskId: task.id, token: task.leaseToken, workerId, jobId: task.jobId, step: task.step, part: task.part };
+}
+
+function requeueFields(task: TaskRecord) {
+  return {
+    jobId: task.jobId,
+    step: task.step,
+    stepType: task.stepType,
+    priority: task.priority,
+    maxAttempts: task.maxAttempts,
+  };
+}
+
+// When the events just written make work runnable: a queued step now, or a retry/deferral later.
+function wakeTime(events: readonly JobEvent[]): number | undefined {
+  let earliest: number | undefined;
+  for (const event of events) {
+    let runAt: number | undefined;
+    if (event.type === "step.queued" || event.type === "step.retrying" || event.type === "step.deferred") {
+      runAt = event.data.runAt;
+    } else if (event.type === "step.released") {
+      runAt = event.at;
+    }
+    if (runAt !== undefined && (earliest === undefined || runAt < earliest)) earliest = runAt;
+  }
+  return earliest;
+}
+
+function combineParts(results: StepResult[]): { outputs: StepOutput[]; data: JsonValue } {
+  return {
+    outputs: results.flatMap((result) => result.outputs ?? []),
+    data: results.map((result) => result.data ?? null),
+  };
+}
+
+function describeClaim(task: TaskRecord, state: JobProjection, workerId: string, leaseExpiresAt: number): ClaimedTask {
+  const spec = state.job.pipeline.steps[task.step];
+  if (spec === undefined) throw new Error(`job ${task.jobId} has no step ${task.step}`);
+  const needs: Record<string, ParentResult> = {};
+  for (const parent of spec.needs) {
+    const step = state.steps[parent];
+    if (step === undefined) continue;
+    const result: ParentResult = {
+      status: step.status === "succeeded" ? "succeeded" : step.status === "failed" ? "failed" : step.status === "cancelled" ? "cancelled" : "skipped",
+      outputs: step.result?.outputs ?? [],
+    };
+    if (step.result?.data !== undefined) result.data = step.result.data;
+    if (step.parts !== null) result.parts = step.parts.results.map((part) => part ?? {});
+    if (step.error !== null) result.error = step.error;
+    needs[parent] = result;
+  }
+  const parts = state.steps[task.step]?.parts;
+  return {
+    lease: leaseOf(task, workerId),
+    attempt: task.attempt,
+    maxAttempts: task.maxAttempts,
+    leaseExpiresAt,
+    spec,
+    job: { id: state.job.id, tenant: state.job.tenant, input: state.job.input },
+    needs,
+    part:
+      task.part === null
+        ? undefined
+        : { index: task.part, count: parts?.count ?? 0, input: task.input ?? null },
+  };
+}

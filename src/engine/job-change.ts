@@ -1,0 +1,86 @@
+import type { BackendTransaction, NewTask } from "../backend/backend.js";
+import type { JobEvent, JobEventType, NewJobEvent } from "./events.js";
+import { decideJobOutcome, decidePendingSteps } from "./plan.js";
+import { applyEvent, finishedJobStatuses, type JobProjection } from "./projection.js";
+
+type EventFields<T extends JobEventType> = Extract<NewJobEvent, { type: T }>;
+type EmitInput<T extends JobEventType> = Pick<EventFields<T>, "type" | "data"> &
+  Partial<Pick<EventFields<T>, "step" | "part" | "attempt" | "workerId">>;
+
+/**
+ * The changes one transaction makes to one job: events, applied to the projection as they are emitted so
+ * that every later decision in the transaction sees them, and the tasks they enqueue. `commit` writes all
+ * of it through the transaction it was opened in.
+ */
+export class JobChange {
+  readonly events: NewJobEvent[] = [];
+  readonly tasks: NewTask[] = [];
+  private readonly changedSteps = new Set<string>();
+
+  constructor(
+    readonly state: JobProjection,
+    readonly now: number,
+  ) {}
+
+  emit<T extends JobEventType>(input: EmitInput<T>): void {
+    const event = {
+      jobId: this.state.job.id,
+      step: null,
+      part: null,
+      attempt: null,
+      workerId: null,
+      at: this.now,
+      ...input,
+    } as NewJobEvent;
+    for (const name of applyEvent(this.state, event)) this.changedSteps.add(name);
+    this.events.push(event);
+  }
+
+  /** Stores every step on commit, not only those an event changed (a new job's first save). */
+  touchAllSteps(): void {
+    for (const name of Object.keys(this.state.steps)) this.changedSteps.add(name);
+  }
+
+  /** Queues a step's own task (not a part) to run now. */
+  queueStep(name: string): void {
+    const spec = this.state.job.pipeline.steps[name];
+    if (spec === undefined) throw new Error(`unknown step ${name}`);
+    this.emit({ type: "step.queued", step: name, data: { runAt: this.now } });
+    this.tasks.push({
+      jobId: this.state.job.id,
+      step: name,
+      part: null,
+      stepType: spec.use,
+      priority: this.state.job.priority + spec.priority,
+      runAt: this.now,
+      maxAttempts: spec.retry.attempts,
+      input: null,
+    });
+  }
+
+  /**
+   * Moves the job forward after a step changed: queues the steps whose parents are now done, skips the
+   * ones that can no longer run, and ends the job once every step has finished.
+   */
+  advance(): void {
+    if (finishedJobStatuses.has(this.state.job.status)) return;
+    for (const decision of decidePendingSteps(this.state)) {
+      if (decision.action === "queue") this.queueStep(decision.step);
+      else this.emit({ type: "step.skipped", step: decision.step, data: { reason: decision.reason ?? "" } });
+    }
+    const outcome = decideJobOutcome(this.state);
+    if (outcome?.status === "succeeded") this.emit({ type: "job.succeeded", data: {} });
+    if (outcome?.status === "failed") {
+      this.emit({ type: "job.failed", data: { error: outcome.error, step: outcome.step } });
+    }
+  }
+
+  async commit(tx: BackendTransaction): Promise<JobEvent[]> {
+    const appended = await tx.appendEvents(this.events);
+    const last = appended.at(-1);
+    if (last !== undefined) this.state.job.lastSeq = last.seq;
+    await tx.saveProjection(this.state, this.changedSteps);
+    if (this.tasks.length > 0) await tx.enqueueTasks(this.tasks);
+    return appended;
+  }
+}

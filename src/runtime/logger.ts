@@ -1,0 +1,6 @@
+import { pino, type Logger } from "pino";
+
+/** Structured logs on standard error, so standard output stays for what a command prints. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid } }, pino.destination(2));
+}

@@ -1,0 +1,76 @@
+import type { Logger } from "pino";
+import type { Backend } from "../backend/backend.js";
+import { openBackend } from "../backend/open-backend.js";
+import type { Config } from "../config/config.js";
+import { Engine } from "../engine/engine.js";
+import type { StepCatalog } from "../steps/catalog.js";
+import type { BlobStore } from "../storage/blob-store.js";
+import { openBlobStore } from "../storage/open-blob-store.js";
+import { Worker, type WorkerOptions } from "../worker/worker.js";
+
+/** Everything a command needs, opened from the configuration, and closed in reverse order. */
+export interface Runtime {
+  config: Config;
+  backend: Backend;
+  storage: BlobStore;
+  engine: Engine;
+  catalog: StepCatalog;
+  log: Logger;
+  createWorker(overrides?: Partial<WorkerOptions>): Worker;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: Config, catalog: StepCatalog, log: Logger): Promise<Runtime> {
+  const backend = await openBackend(config.databaseUrl);
+  let storage: BlobStore;
+  try {
+    storage = await openBlobStore(config.storageUrl);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  const engine = new Engine({ backend, catalog });
+  const workers: Worker[] = [];
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    backend,
+    storage,
+    engine,
+    catalog,
+    log,
+    createWorker(overrides = {}) {
+      const worker = new Worker({
+        engine,
+        catalog,
+        storage,
+        log,
+        concurrency: config.concurrency,
+        leaseMs: config.leaseMs,
+        pollMs: config.pollMs,
+        shutdownGraceMs: config.shutdownGraceMs,
+        tmpDir: config.tmpDir,
+        defaultTimeoutMs: config.stepTimeoutMs,
+        ...overrides,
+      });
+      workers.push(worker);
+      return worker;
+    },
+    close() {
+      closing ??= closeAll(
+        workers.map((worker) => () => worker.stop()),
+        [() => storage.close(), () => backend.close()],
+      );
+      return closing;
+    },
+  };
+}
+
+async function closeAll(...groups: (() => Promise<void>)[][]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const group of groups) {
+    const results = await Promise.allSettled(group.map((close) => close()));
+    for (const result of results) if (result.status === "rejected") failures.push(result.reason);
+  }
+  if (failures.length > 0) throw new AggregateError(failures, "closing did not finish cleanly");
+}

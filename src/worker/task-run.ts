@@ -1,0 +1,166 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { Logger } from "pino";
+import type { ClaimedTask, Engine } from "../engine/engine.js";
+import {
+  coerceError,
+  ErrorCodes,
+  LeaseLostError,
+  PermanentError,
+  RetryLaterError,
+} from "../errors/errors.js";
+import type { StepCatalog } from "../steps/catalog.js";
+import { isSplitRequest, type StepContext, type StepOutput } from "../steps/step-type.js";
+import type { BlobStore } from "../storage/blob-store.js";
+import { safeKeySegment } from "../storage/keys.js";
+import { contentTypeFor } from "../util/content-type.js";
+import type { JsonObject } from "../util/json.js";
+import { StepTimeoutError, WorkerShutdownError } from "./abort-reasons.js";
+
+export interface TaskRunDependencies {
+  engine: Engine;
+  catalog: StepCatalog;
+  storage: BlobStore;
+  log: Logger;
+  tmpDir: string;
+  leaseMs: number;
+  defaultTimeoutMs: number;
+}
+
+/**
+ * One claimed task on this worker: runs the step in a directory of its own, under an AbortSignal that
+ * cancellation, lease loss, the timeout and shutdown all use, then records what happened with the lease.
+ */
+export class TaskRun {
+  readonly controller = new AbortController();
+  /** Epoch ms when the lease runs out unless renewed. */
+  leaseExpiresAt: number;
+  /** Progress reported and not yet written. */
+  pendingProgress: { fraction: number; message: string | undefined } | undefined;
+  /** The step said it is alive since the lease was last renewed. */
+  alive = false;
+  lastRenewedAt = Date.now();
+  readonly done: Promise<void>;
+  private readonly log: Logger;
+
+  constructor(
+    readonly claim: ClaimedTask,
+    private readonly deps: TaskRunDependencies,
+  ) {
+    this.leaseExpiresAt = claim.leaseExpiresAt;
+    const { lease } = claim;
+    this.log = deps.log.child({ job: lease.jobId, step: lease.step, part: lease.part ?? undefined, attempt: claim.attempt });
+    this.done = this.run();
+  }
+
+  abort(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  private async run(): Promise<void> {
+    const { claim, deps } = this;
+    const type = deps.catalog.get(claim.spec.use);
+    const timeoutMs = claim.spec.timeoutMs ?? type?.defaultTimeoutMs ?? deps.defaultTimeoutMs;
+    const timer = setTimeout(() => this.abort(new StepTimeoutError(timeoutMs)), timeoutMs);
+    let workDir: string | undefined;
+    try {
+      if (type === undefined) {
+        throw new PermanentError(ErrorCodes.invalidPipeline, `this worker does not know step type ${claim.spec.use}`);
+      }
+      const parsed = type.params.safeParse(claim.spec.with);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((issue) => `${issue.path.join(".") || "with"}: ${issue.message}`);
+        throw new PermanentError(ErrorCodes.invalidParams, `invalid parameters: ${problems.join("; ")}`);
+      }
+      workDir = await mkdtemp(join(deps.tmpDir, `task-${claim.lease.taskId}-`));
+      const outcome = await type.run(this.context(parsed.data, workDir));
+      this.throwIfAborted();
+      if (isSplitRequest(outcome)) await deps.engine.splitTask(claim.lease, outcome.split);
+      else await deps.engine.completeTask(claim.lease, outcome);
+    } catch (thrown) {
+      await this.recordFailure(thrown);
+    } finally {
+      clearTimeout(timer);
+      if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  private throwIfAborted(): void {
+    const { signal } = this.controller;
+    if (signal.aborted) throw signal.reason;
+  }
+
+  private async recordFailure(thrown: unknown): Promise<void> {
+    const { engine } = this.deps;
+    const { lease } = this.claim;
+    // When the signal fired, its reason says what happened, whatever the step threw on its way out.
+    const reason = this.controller.signal.aborted ? this.controller.signal.reason : thrown;
+    try {
+      if (reason instanceof LeaseLostError) {
+        this.log.warn({ reason: reason.message }, "stopped: lease lost, nothing recorded");
+      } else if (reason instanceof WorkerShutdownError) {
+        await engine.releaseTask(lease, reason.message);
+        this.log.info("handed back on shutdown");
+      } else if (reason instanceof RetryLaterError) {
+        await engine.deferTask(lease, reason);
+      } else {
+        const error = coerceError(reason);
+        this.log.warn({ code: error.code, err: error }, "attempt failed");
+        await engine.failTask(lease, error);
+      }
+    } catch (recordError) {
+      if (recordError instanceof LeaseLostError) {
+        this.log.warn({ reason: recordError.message }, "result not recorded: lease lost");
+      } else {
+        // The lease will run out and another attempt will follow: at-least-once, nothing lost.
+        this.log.error({ err: recordError }, "could not record the attempt's result");
+      }
+    }
+  }
+
+  private context<P>(params: P, workDir: string): StepContext<P> {
+    const { claim, deps } = this;
+    const { lease } = claim;
+    const signal = this.controller.signal;
+    return {
+      params,
+      job: claim.job,
+      step: { name: lease.step, type: claim.spec.use, attempt: claim.attempt, maxAttempts: claim.maxAttempts },
+      part: claim.part,
+      needs: claim.needs,
+      signal,
+      workDir,
+      storage: deps.storage,
+      log: this.log,
+      progress: (fraction, message) => {
+        this.pendingProgress = { fraction: Math.min(1, Math.max(0, fraction)), message };
+        this.alive = true;
+      },
+      heartbeat: () => {
+        this.alive = true;
+      },
+      localFile: async (key) => {
+        const direct = deps.storage.localPath(key);
+        if (direct !== undefined) return direct;
+        const dir = join(workDir, "inputs");
+        await mkdir(dir, { recursive: true });
+        const path = join(dir, safeKeySegment(basename(key)));
+        await deps.storage.download(key, path, { signal });
+        return path;
+      },
+      saveOutput: async (name, path, options = {}) => {
+        if (signal.aborted) throw signal.reason;
+        const contentType = options.contentType ?? contentTypeFor(name);
+        // The lease token in the key: a stale attempt can never overwrite what a later one stored.
+        const part = lease.part === null ? "" : `p${lease.part}/`;
+        // A name may have folders (an HLS package); each part is made safe on its own.
+        const relative = name.split("/").filter(Boolean).map(safeKeySegment).join("/");
+        const key = `jobs/${lease.jobId}/${lease.step}/${part}t${lease.token}/${relative}`;
+        const info = await deps.storage.putFile(key, path, { contentType, signal });
+        const output: StepOutput = { name, key, contentType, bytes: info.bytes };
+        if (options.meta !== undefined) output.meta = options.meta as JsonObject;
+        return output;
+      },
+    };
+  }
+}

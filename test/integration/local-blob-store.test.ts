@@ -1,0 +1,309 @@
+import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { describe, it, type TestContext } from "node:test";
+import { pathToFileURL } from "node:url";
+import { ErrorCodes, MediaflowError } from "../../src/errors/errors.js";
+import type { BlobStore } from "../../src/storage/blob-store.js";
+import { createLocalBlobStore } from "../../src/storage/local/local-blob-store.js";
+import { encodeSidecar } from "../../src/storage/local/sidecar.js";
+import { openBlobStore } from "../../src/storage/open-blob-store.js";
+import { blobStoreConformance } from "../conformance/blob-store.js";
+
+blobStoreConformance("local", async () => {
+  const root = await mkdtemp(join(tmpdir(), "mediaflow-blobs-"));
+  const store = await createLocalBlobStore(root);
+  return {
+    store,
+    location: root,
+    cleanup: async () => {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+});
+
+/** A fresh directory (real path) for one test, removed when it passes and kept when it fails. */
+async function withDir(t: TestContext, body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await realpath(await mkdtemp(join(tmpdir(), "mediaflow-local-")));
+  try {
+    await body(dir);
+  } catch (error) {
+    t.diagnostic(`kept for inspection: ${dir}`);
+    throw error;
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** withDir with a store on `<dir>/root` and an `<dir>/outside` directory next to it. */
+async function withStore(
+  t: TestContext,
+  body: (store: BlobStore, root: string, outside: string) => Promise<void>,
+): Promise<void> {
+  await withDir(t, async (dir) => {
+    const root = join(dir, "root");
+    const outside = join(dir, "outside");
+    await mkdir(outside);
+    const store = await createLocalBlobStore(root);
+    try {
+      await body(store, root, outside);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+const bytes = (value: string): Readable => Readable.from([Buffer.from(value)]);
+
+async function text(stream: AsyncIterable<unknown>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function keys(store: BlobStore, prefix = ""): Promise<string[]> {
+  const result: string[] = [];
+  for await (const info of store.list(prefix)) result.push(info.key);
+  return result;
+}
+
+async function rejectsWith(action: () => unknown, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(
+    async () => action(),
+    (error: unknown) => {
+      assert.ok(error instanceof MediaflowError, `expected a MediaflowError "${code}", got ${String(error)}`);
+      assert.equal(error.code, code, error.message);
+      if (message !== undefined) assert.match(error.message, message);
+      return true;
+    },
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+void describe("local blob store", () => {
+  void it("[local] a symlinked directory planted in the root cannot be used to leave it", async (t) => {
+    await withStore(t, async (store, root, outside) => {
+      await writeFile(join(outside, "secret"), "outside the root");
+      await symlink(outside, join(root, "evil"));
+      const refused = /outside the store root/;
+      await rejectsWith(() => store.get("evil/secret"), ErrorCodes.invalidKey, refused);
+      await rejectsWith(() => store.stat("evil/secret"), ErrorCodes.invalidKey, refused);
+      await rejectsWith(() => store.localPath("evil/secret"), ErrorCodes.invalidKey, refused);
+      await rejectsWith(() => store.download("evil/secret", join(outside, "copy")), ErrorCodes.invalidKey);
+      await rejectsWith(() => store.delete("evil/secret"), ErrorCodes.invalidKey);
+      await rejectsWith(() => store.put("evil/planted", bytes("x")), ErrorCodes.invalidKey);
+      await rejectsWith(() => store.put("evil/sub/planted", bytes("x")), ErrorCodes.invalidKey);
+      assert.deepEqual(await readdir(outside), ["secret"], "nothing written or deleted outside");
+      assert.equal(await readFile(join(outside, "secret"), "utf8"), "outside the root");
+      assert.deepEqual(await keys(store), [], "list does not follow the link");
+    });
+  });
+
+  void it("[local] a symlink in place of a blob is refused, and put replaces the link, not its target", async (t) => {
+    await withStore(t, async (store, root, outside) => {
+      await writeFile(join(outside, "secret"), "outside the root");
+      await symlink(join(outside, "secret"), join(root, "link"));
+      await rejectsWith(() => store.get("link"), ErrorCodes.invalidKey, /symbolic link/);
+      await rejectsWith(() => store.stat("link"), ErrorCodes.invalidKey, /symbolic link/);
+      await rejectsWith(() => store.localPath("link"), ErrorCodes.invalidKey, /symbolic link/);
+      assert.deepEqual(await keys(store), []);
+      await store.put("link", bytes("mine"));
+      assert.equal(await readFile(join(outside, "secret"), "utf8"), "outside the root");
+      assert.ok((await lstat(join(root, "link"))).isFile());
+      assert.equal(await text(await store.get("link")), "mine");
+    });
+  });
+
+  void it("[local] failed and aborted writes leave no temp file behind", async (t) => {
+    await withStore(t, async (store, root) => {
+      const tmp = join(root, ".mediaflow", "tmp");
+      await store.put("ok", bytes("fine"));
+      await assert.rejects(store.put("big", Readable.from([Buffer.alloc(4096)]), { maxBytes: 10 }));
+      const controller = new AbortController();
+      const slow = async function* (): AsyncGenerator<Uint8Array> {
+        yield Buffer.alloc(1024);
+        controller.abort();
+        yield Buffer.alloc(1024);
+      };
+      await assert.rejects(store.put("aborted", slow(), { signal: controller.signal }));
+      const failing = async function* (): AsyncGenerator<Uint8Array> {
+        yield Buffer.alloc(1024);
+        throw new Error("the source broke");
+      };
+      await assert.rejects(store.put("failing", failing()));
+      await store.put("dir/child", bytes("x"));
+      await rejectsWith(() => store.put("dir", bytes("x")), ErrorCodes.conflict);
+      assert.deepEqual(await readdir(tmp), []);
+      assert.deepEqual((await readdir(root)).sort(), [".mediaflow", "dir", "ok"]);
+    });
+  });
+
+  void it("[local] .mediaflow/ is reserved; .tmp/ and .meta/ are ordinary keys", async (t) => {
+    await withStore(t, async (store, root) => {
+      for (const key of [".mediaflow", ".mediaflow/tmp/x", ".mediaflow/meta/ok", ".MediaFlow/x"]) {
+        await rejectsWith(() => store.put(key, bytes("x")), ErrorCodes.invalidKey, /reserved/);
+        await rejectsWith(() => store.get(key), ErrorCodes.invalidKey, /reserved/);
+      }
+      await store.put(".tmp/x", bytes("tmp"), { contentType: "text/tmp" });
+      await store.put(".meta/ok", bytes("meta"));
+      await store.put("ok", bytes("plain"));
+      assert.deepEqual(await keys(store), [".meta/ok", ".tmp/x", "ok"]);
+      assert.equal(await text(await store.get(".tmp/x")), "tmp");
+      assert.equal((await store.stat(".tmp/x"))?.contentType, "text/tmp");
+      assert.equal((await store.stat("ok"))?.contentType, undefined);
+      assert.equal(store.localPath(".tmp/x"), join(root, ".tmp", "x"));
+    });
+  });
+
+  void it("[local] blobs are plain files at <root>/<key>; delete prunes them, their sidecars and empty folders", async (t) => {
+    await withStore(t, async (store, root) => {
+      await store.put("a/b/c.txt", bytes("content"), { contentType: "text/plain" });
+      assert.equal(store.localPath("a/b/c.txt"), join(root, "a", "b", "c.txt"));
+      assert.equal(await readFile(join(root, "a", "b", "c.txt"), "utf8"), "content");
+      assert.ok(await exists(join(root, ".mediaflow", "meta", "a", "b", "c.txt")));
+      await store.put("a/keep", bytes("k"));
+      await store.delete("a/b/c.txt");
+      assert.deepEqual((await readdir(root)).sort(), [".mediaflow", "a"]);
+      assert.deepEqual(await readdir(join(root, "a")), ["keep"]);
+      assert.deepEqual(await readdir(join(root, ".mediaflow", "meta", "a")), ["keep"]);
+      await store.delete("a/keep");
+      assert.deepEqual(await readdir(root), [".mediaflow"]);
+      assert.deepEqual(await readdir(join(root, ".mediaflow", "meta")), []);
+    });
+  });
+
+  void it("[local] stat never reports the metadata of a version that is not the one on disk", async (t) => {
+    await withStore(t, async (store, root, outside) => {
+      const first = await store.put("v", bytes("version one"), { contentType: "text/one" });
+      // Keep the first version's inode (a hard link), put a second, then move the first back: the disk is
+      // now as a crash between a put's two renames leaves it, the sidecar written and the bytes not.
+      await link(join(root, "v"), join(outside, "v1"));
+      const second = await store.put("v", bytes("version two"), { contentType: "text/two" });
+      assert.deepEqual(await store.stat("v"), second);
+      await rename(join(outside, "v1"), join(root, "v"));
+      assert.deepEqual(await store.stat("v"), first);
+      assert.equal(await text(await store.get("v")), "version one");
+      // The same crash without an entry for the bytes on disk: the etag is computed, the type unknown.
+      const metaPath = join(root, ".mediaflow", "meta", "v");
+      const unborn = { id: "0:0:0:0", etag: "not-these-bytes", contentType: "text/unborn" };
+      const { contentType: _type, ...withoutType } = first;
+      await writeFile(metaPath, encodeSidecar(unborn, undefined));
+      assert.deepEqual(await store.stat("v"), withoutType);
+      assert.equal(first.etag, createHash("sha256").update("version one").digest("hex"));
+      for (const broken of ["{not json", JSON.stringify({ v: 9 })]) {
+        await writeFile(metaPath, broken);
+        assert.deepEqual(await store.stat("v"), withoutType);
+      }
+      await rm(metaPath);
+      assert.deepEqual(await store.stat("v"), withoutType);
+      const third = await store.put("v", bytes("version three"), { contentType: "text/three" });
+      assert.deepEqual(await store.stat("v"), third);
+    });
+  });
+
+  void it("[local] leftovers of a crash in the meta tree do not block new writes", async (t) => {
+    await withStore(t, async (store, root) => {
+      const meta = join(root, ".mediaflow", "meta");
+      await writeFile(join(meta, "a"), "orphan sidecar where a folder is needed");
+      await mkdir(join(meta, "c", "d"), { recursive: true });
+      await store.put("a/b", bytes("ab"), { contentType: "text/ab" });
+      await store.put("c", bytes("c"), { contentType: "text/c" });
+      assert.equal((await store.stat("a/b"))?.contentType, "text/ab");
+      assert.equal((await store.stat("c"))?.contentType, "text/c");
+    });
+  });
+
+  void it("[local] files dropped into the root by hand are listed with a computed etag", async (t) => {
+    await withStore(t, async (store, root) => {
+      await mkdir(join(root, "inbox"));
+      await writeFile(join(root, "inbox", "clip.mp4"), "not really a video");
+      await writeFile(join(root, "inbox", "back\\slash"), "not addressable");
+      const listed = [];
+      for await (const info of store.list("")) listed.push(info);
+      assert.deepEqual(
+        listed.map((info) => [info.key, info.bytes, info.etag]),
+        [["inbox/clip.mp4", 18, createHash("sha256").update("not really a video").digest("hex")]],
+      );
+    });
+  });
+
+  void it("[local] opening a store sweeps temp files abandoned by a crashed process", async (t) => {
+    await withStore(t, async (_store, root) => {
+      const tmp = join(root, ".mediaflow", "tmp");
+      await writeFile(join(tmp, "abandoned"), "x");
+      const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+      await utimes(join(tmp, "abandoned"), twoHoursAgo, twoHoursAgo);
+      await writeFile(join(tmp, "in-progress"), "y");
+      const reopened = await createLocalBlobStore(root);
+      await reopened.close();
+      assert.deepEqual(await readdir(tmp), ["in-progress"]);
+    });
+  });
+
+  void it("[local] a closed store refuses new operations", async (t) => {
+    await withStore(t, async (store) => {
+      await store.close();
+      await store.close();
+      await rejectsWith(() => store.stat("x"), ErrorCodes.notAvailable, /closed/);
+    });
+  });
+
+  void it("[local] openBlobStore takes a directory path or a file: URL and creates the directory", async (t) => {
+    await withDir(t, async (dir) => {
+      const byPath = await openBlobStore(join(dir, "by-path"));
+      assert.equal(byPath.kind, "local");
+      await byPath.put("k", bytes("path"));
+      assert.equal(byPath.localPath("k"), join(dir, "by-path", "k"));
+      await byPath.close();
+      const byUrl = await openBlobStore(pathToFileURL(join(dir, "by url", "nested")).href);
+      await byUrl.put("k", bytes("url"));
+      assert.equal(await readFile(join(dir, "by url", "nested", "k"), "utf8"), "url");
+      await byUrl.close();
+    });
+  });
+
+  void it("[local] openBlobStore refuses s3:// for now and unknown schemes, naming the accepted forms", async () => {
+    await rejectsWith(
+      () => openBlobStore("s3://AKIAEXAMPLE:very-secret@bucket/prefix"),
+      ErrorCodes.invalidArgument,
+      /^S3 blob storage .* not available yet in this build/,
+    );
+    await assert.rejects(openBlobStore("s3://AKIAEXAMPLE:very-secret@bucket/prefix"), (error: Error) => {
+      assert.doesNotMatch(error.message, /very-secret/);
+      return true;
+    });
+    await rejectsWith(
+      () => openBlobStore("ftp://host/blobs"),
+      ErrorCodes.invalidArgument,
+      /"ftp:".*directory path.*file: URL/,
+    );
+    await rejectsWith(() => openBlobStore("  "), ErrorCodes.invalidArgument, /empty/);
+    await rejectsWith(
+      () => openBlobStore("file://remote-host/blobs"),
+      ErrorCodes.invalidArgument,
+      /file: URL/,
+    );
+  });
+});

@@ -14,7 +14,8 @@ export async function openBackend(url: string): Promise<Backend> {
     );
   }
   if (url.startsWith("file:")) return openSqliteBackend(fileURLToPath(url));
-  if (url.startsWith("sqlite:")) return openSqliteBackend(url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, ""));
+  if (url.startsWith("sqlite:"))
+    return openSqliteBackend(url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, ""));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new PermanentError(
       ErrorCodes.invalidArgument,

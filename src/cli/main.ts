@@ -46,7 +46,14 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    return await command({ args, env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal, forced });
+    return await command({
+      args,
+      env: process.env,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      signal: controller.signal,
+      forced,
+    });
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -67,7 +74,9 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`mediaflow: ${error.code}: ${error.message}\n`);
     return error.retryable ? ExitCodes.failed : ExitCodes.usage;
   }
-  process.stderr.write(`mediaflow: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `mediaflow: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   return ExitCodes.failed;
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { loadPipelineDir, loadPipelineFile } from "../pipeline/load-pipelines.js";
 import { bundledPipelinesDir } from "../pipeline/bundled-pipelines.js";
+import { loadPipelineDir, loadPipelineFile } from "../pipeline/load-pipelines.js";
 import type { PipelineSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import { CliError } from "./cli-error.js";
@@ -12,5 +12,7 @@ export async function loadPipelineArg(arg: string, catalog: StepCatalog): Promis
   const found = bundled.get(arg);
   if (found !== undefined) return found;
   const names = [...bundled.keys()].sort().join(", ");
-  throw new CliError(`no pipeline file ${JSON.stringify(arg)}, and no bundled pipeline of that name (bundled: ${names})`);
+  throw new CliError(
+    `no pipeline file ${JSON.stringify(arg)}, and no bundled pipeline of that name (bundled: ${names})`,
+  );
 }

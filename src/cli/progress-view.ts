@@ -77,15 +77,20 @@ function stepLine(step: StepState): string {
   const barWidth = 20;
   const filled = Math.round(step.progress * barWidth);
   const bar = `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]`;
-  const parts = step.parts === null ? "" : ` ${step.parts.results.filter((r) => r !== null).length}/${step.parts.count} parts`;
+  const parts =
+    step.parts === null
+      ? ""
+      : ` ${step.parts.results.filter((r) => r !== null).length}/${step.parts.count} parts`;
   const attempts = step.attempts > 1 ? ` attempt ${step.attempts}` : "";
-  const error = step.error !== null && step.status !== "succeeded" ? `  ${step.error.code}: ${step.error.message}` : "";
+  const error =
+    step.error !== null && step.status !== "succeeded" ? `  ${step.error.code}: ${step.error.message}` : "";
   return `  ${statusMarks[step.status]} ${step.name.padEnd(16)} ${bar} ${step.status}${parts}${attempts}${error}`;
 }
 
 /** One line about an event, for logs and `mediaflow jobs events`. */
 export function describeEvent(event: JobEvent): string {
-  const step = event.step === null ? "" : event.part === null ? ` ${event.step}` : ` ${event.step}[${event.part}]`;
+  const step =
+    event.step === null ? "" : event.part === null ? ` ${event.step}` : ` ${event.step}[${event.part}]`;
   const attempt = event.attempt === null ? "" : ` (attempt ${event.attempt})`;
   let detail = "";
   switch (event.type) {

@@ -213,7 +213,12 @@ export class Engine {
       if (task.part !== null) {
         throw new PermanentError(ErrorCodes.invalidArgument, "a part of a map step cannot split again");
       }
-      change.emit({ type: "step.split", step: task.step, attempt: task.attempt, data: { count: inputs.length } });
+      change.emit({
+        type: "step.split",
+        step: task.step,
+        attempt: task.attempt,
+        data: { count: inputs.length },
+      });
       await tx.deleteTask(task.id);
       if (inputs.length === 0) {
         change.emit({ type: "step.succeeded", step: task.step, data: { outputs: [], data: [] } });
@@ -229,7 +234,9 @@ export class Engine {
 
   /** Records a failed attempt: retried after a backoff, or failed for good (then the job moves on). */
   async failTask(lease: Lease, error: MediaflowError): Promise<void> {
-    await this.withLease(lease, async (tx, task, change) => this.fail(tx, task, change, error, lease.workerId));
+    await this.withLease(lease, async (tx, task, change) =>
+      this.fail(tx, task, change, error, lease.workerId),
+    );
   }
 
   /** The step asked to run again later; past its deadline it fails instead. */
@@ -313,12 +320,22 @@ export class Engine {
         const step = state.steps[name];
         if (step === undefined) throw new NotFoundError(`step of job ${jobId}`, name);
         if (!retryable.has(step.status)) {
-          throw new PermanentError(ErrorCodes.conflict, `step ${name} is ${step.status}; only failed, skipped or cancelled steps can be retried`);
+          throw new PermanentError(
+            ErrorCodes.conflict,
+            `step ${name} is ${step.status}; only failed, skipped or cancelled steps can be retried`,
+          );
         }
       }
-      const chosen = options.steps ?? Object.values(state.steps).filter((s) => retryable.has(s.status)).map((s) => s.name);
+      const chosen =
+        options.steps ??
+        Object.values(state.steps)
+          .filter((s) => retryable.has(s.status))
+          .map((s) => s.name);
       if (chosen.length === 0) {
-        throw new PermanentError(ErrorCodes.conflict, `job ${jobId} has no failed, skipped or cancelled step to retry`);
+        throw new PermanentError(
+          ErrorCodes.conflict,
+          `job ${jobId} has no failed, skipped or cancelled step to retry`,
+        );
       }
       // Steps downstream of a retried one that did not succeed must wait for it again.
       const reset = new Set(chosen);
@@ -388,7 +405,12 @@ export class Engine {
       const delayMs = retryDelay(spec.retry, task.attempt, this.random);
       const runAt = change.now + delayMs;
       change.emit({ type: "step.retrying", ...where, data: { error: info, delayMs, runAt } });
-      await tx.updateTask(task.id, { state: "queued", runAt, attempt: task.attempt, deadline: task.deadline });
+      await tx.updateTask(task.id, {
+        state: "queued",
+        runAt,
+        attempt: task.attempt,
+        deadline: task.deadline,
+      });
       return;
     }
     const final: ErrorInfo = error.retryable
@@ -402,7 +424,9 @@ export class Engine {
       type: "step.failed",
       ...where,
       part: null,
-      data: error.retryable ? { error: { ...final, ...partNote }, cause: info } : { error: { ...final, ...partNote } },
+      data: error.retryable
+        ? { error: { ...final, ...partNote }, cause: info }
+        : { error: { ...final, ...partNote } },
     });
     // A map step fails as a whole: its other parts stop (their workers lose the lease).
     await tx.deleteStepTasks(task.jobId, task.step);
@@ -436,13 +460,17 @@ export class Engine {
 /** The lease has run out and the worker that held it stopped renewing it; another attempt may succeed. */
 class LeaseExpiredError extends MediaflowError {
   constructor(owner: string) {
-    super(ErrorCodes.leaseExpired, `the worker ${owner} stopped renewing its lease (crashed, hung or cut off)`);
+    super(
+      ErrorCodes.leaseExpired,
+      `the worker ${owner} stopped renewing its lease (crashed, hung or cut off)`,
+    );
   }
 }
 
 async function lockLease(tx: BackendTransaction, lease: Lease): Promise<TaskRecord> {
   const task = await tx.lockTask(lease.taskId);
-  if (task === undefined) throw new LeaseLostError(String(lease.taskId), "the task is gone (finished, failed or cancelled)");
+  if (task === undefined)
+    throw new LeaseLostError(String(lease.taskId), "the task is gone (finished, failed or cancelled)");
   if (task.state !== "running" || task.leaseToken !== lease.token) {
     throw new LeaseLostError(String(lease.taskId), "another worker has taken it over");
   }
@@ -450,7 +478,14 @@ async function lockLease(tx: BackendTransaction, lease: Lease): Promise<TaskReco
 }
 
 function leaseOf(task: TaskRecord, workerId: string): Lease {
-  return { taskId: task.id, token: task.leaseToken, workerId, jobId: task.jobId, step: task.step, part: task.part };
+  return {
+    taskId: task.id,
+    token: task.leaseToken,
+    workerId,
+    jobId: task.jobId,
+    step: task.step,
+    part: task.part,
+  };
 }
 
 function requeueFields(task: TaskRecord) {
@@ -485,7 +520,12 @@ function combineParts(results: StepResult[]): { outputs: StepOutput[]; data: Jso
   };
 }
 
-function describeClaim(task: TaskRecord, state: JobProjection, workerId: string, leaseExpiresAt: number): ClaimedTask {
+function describeClaim(
+  task: TaskRecord,
+  state: JobProjection,
+  workerId: string,
+  leaseExpiresAt: number,
+): ClaimedTask {
   const spec = state.job.pipeline.steps[task.step];
   if (spec === undefined) throw new Error(`job ${task.jobId} has no step ${task.step}`);
   const needs: Record<string, ParentResult> = {};
@@ -493,7 +533,14 @@ function describeClaim(task: TaskRecord, state: JobProjection, workerId: string,
     const step = state.steps[parent];
     if (step === undefined) continue;
     const result: ParentResult = {
-      status: step.status === "succeeded" ? "succeeded" : step.status === "failed" ? "failed" : step.status === "cancelled" ? "cancelled" : "skipped",
+      status:
+        step.status === "succeeded"
+          ? "succeeded"
+          : step.status === "failed"
+            ? "failed"
+            : step.status === "cancelled"
+              ? "cancelled"
+              : "skipped",
       outputs: step.result?.outputs ?? [],
     };
     if (step.result?.data !== undefined) result.data = step.result.data;

@@ -44,7 +44,10 @@ function decide(name: string, spec: StepSpec, status: Map<string, string>): Step
   return { step: name, action: "skip", reason: `needs ${reason}` };
 }
 
-export type JobOutcome = { status: "succeeded" } | { status: "failed"; step: string; error: ErrorInfo } | undefined;
+export type JobOutcome =
+  | { status: "succeeded" }
+  | { status: "failed"; step: string; error: ErrorInfo }
+  | undefined;
 
 /** Once every step has finished: failed if any step failed for good (the first in pipeline order). */
 export function decideJobOutcome(state: JobProjection): JobOutcome {

@@ -1,6 +1,6 @@
 import type { ErrorInfo } from "../errors/errors.js";
 import type { PipelineSpec } from "../pipeline/types.js";
-import type { JobInput, StepOutput, StepResult } from "../steps/step-type.js";
+import type { JobInput, StepResult } from "../steps/step-type.js";
 import type { JsonValue } from "../util/json.js";
 import type { JobEvent, NewJobEvent } from "./events.js";
 
@@ -186,7 +186,8 @@ function applyStepEvent(step: StepState, event: JobEvent | NewJobEvent): void {
       return;
     case "step.progress":
       if (event.part === null) step.progress = event.data.progress;
-      else if (step.parts !== null) step.progress = partsProgress(step.parts, event.part, event.data.progress);
+      else if (step.parts !== null)
+        step.progress = partsProgress(step.parts, event.part, event.data.progress);
       return;
     case "step.split":
       step.parts = { count: event.data.count, results: Array.from({ length: event.data.count }, () => null) };
@@ -265,7 +266,11 @@ export function jobProgress(state: JobProjection): number {
   const steps = Object.values(state.steps);
   if (steps.length === 0) return 0;
   const total = steps.reduce(
-    (sum, step) => sum + (step.status === "pending" || step.status === "queued" || step.status === "running" ? step.progress : 1),
+    (sum, step) =>
+      sum +
+      (step.status === "pending" || step.status === "queued" || step.status === "running"
+        ? step.progress
+        : 1),
     0,
   );
   return total / steps.length;

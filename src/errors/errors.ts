@@ -89,7 +89,9 @@ export class ValidationError extends PermanentError {
 
 function formatIssues(issues: readonly ValidationIssue[], source: string | undefined): string {
   const prefix = source === undefined ? "" : `${source}: `;
-  const lines = issues.map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`));
+  const lines = issues.map((issue) =>
+    issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`,
+  );
   if (lines.length === 1) return `${prefix}${lines[0]}`;
   return `${prefix}${lines.length} problems\n${lines.map((line) => `  - ${line}`).join("\n")}`;
 }

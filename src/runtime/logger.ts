@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 /** Structured logs on standard error, so standard output stays for what a command prints. */
 export function createLogger(level: string): Logger {

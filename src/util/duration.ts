@@ -14,13 +14,11 @@ export function parseDuration(value: string | number): number | undefined {
 }
 
 /** A duration in a schema: a number of milliseconds or a string such as `2s`; parsed to milliseconds. */
-export const durationSchema = z
-  .union([z.number().nonnegative(), z.string()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${value}" is not a duration (e.g. 500ms, 2s, 5m, 1h)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const durationSchema = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a duration (e.g. 500ms, 2s, 5m, 1h)` });
+    return z.NEVER;
+  }
+  return ms;
+});

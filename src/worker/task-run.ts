@@ -49,7 +49,12 @@ export class TaskRun {
   ) {
     this.leaseExpiresAt = claim.leaseExpiresAt;
     const { lease } = claim;
-    this.log = deps.log.child({ job: lease.jobId, step: lease.step, part: lease.part ?? undefined, attempt: claim.attempt });
+    this.log = deps.log.child({
+      job: lease.jobId,
+      step: lease.step,
+      part: lease.part ?? undefined,
+      attempt: claim.attempt,
+    });
     this.done = this.run();
   }
 
@@ -65,11 +70,16 @@ export class TaskRun {
     let workDir: string | undefined;
     try {
       if (type === undefined) {
-        throw new PermanentError(ErrorCodes.invalidPipeline, `this worker does not know step type ${claim.spec.use}`);
+        throw new PermanentError(
+          ErrorCodes.invalidPipeline,
+          `this worker does not know step type ${claim.spec.use}`,
+        );
       }
       const parsed = type.params.safeParse(claim.spec.with);
       if (!parsed.success) {
-        const problems = parsed.error.issues.map((issue) => `${issue.path.join(".") || "with"}: ${issue.message}`);
+        const problems = parsed.error.issues.map(
+          (issue) => `${issue.path.join(".") || "with"}: ${issue.message}`,
+        );
         throw new PermanentError(ErrorCodes.invalidParams, `invalid parameters: ${problems.join("; ")}`);
       }
       workDir = await mkdtemp(join(deps.tmpDir, `task-${claim.lease.taskId}-`));
@@ -125,7 +135,12 @@ export class TaskRun {
     return {
       params,
       job: claim.job,
-      step: { name: lease.step, type: claim.spec.use, attempt: claim.attempt, maxAttempts: claim.maxAttempts },
+      step: {
+        name: lease.step,
+        type: claim.spec.use,
+        attempt: claim.attempt,
+        maxAttempts: claim.maxAttempts,
+      },
       part: claim.part,
       needs: claim.needs,
       signal,

@@ -96,10 +96,18 @@ export class Worker {
       }
     };
     await attempt(() => this.loopDone);
-    await attempt(() => settleWithin([...this.runs.values()].map((run) => run.done), graceMs));
+    await attempt(() =>
+      settleWithin(
+        [...this.runs.values()].map((run) => run.done),
+        graceMs,
+      ),
+    );
     await attempt(async () => {
       for (const run of this.runs.values()) run.abort(new WorkerShutdownError());
-      await settleWithin([...this.runs.values()].map((run) => run.done), abortGraceMs);
+      await settleWithin(
+        [...this.runs.values()].map((run) => run.done),
+        abortGraceMs,
+      );
       // A step that ignores its signal still loses the task: hand it back so another worker runs it.
       for (const run of this.runs.values()) await this.releaseQuietly(run);
     });
@@ -115,7 +123,10 @@ export class Worker {
 
   private async releaseQuietly(run: TaskRun): Promise<void> {
     try {
-      await this.options.engine.releaseTask(run.claim.lease, "the worker stopped; the step did not stop in time");
+      await this.options.engine.releaseTask(
+        run.claim.lease,
+        "the worker stopped; the step did not stop in time",
+      );
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
     }
@@ -248,7 +259,9 @@ export class Worker {
     const held = await this.options.engine.backend.reads.leaseTokens([...this.runs.keys()]);
     for (const [taskId, run] of this.runs) {
       if (held.get(taskId) !== run.claim.lease.token && !run.controller.signal.aborted) {
-        run.abort(new LeaseLostError(String(taskId), "the job was cancelled or another worker took the task"));
+        run.abort(
+          new LeaseLostError(String(taskId), "the job was cancelled or another worker took the task"),
+        );
       }
     }
   }

@@ -38,7 +38,12 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       const harness = await open();
       const clock = new TestClock();
       const random = () => 0.5;
-      const engine = new Engine({ backend: harness.backend, catalog: testCatalog, clock: clock.read, random });
+      const engine = new Engine({
+        backend: harness.backend,
+        catalog: testCatalog,
+        clock: clock.read,
+        random,
+      });
       let passed = false;
       try {
         await body({ engine, backend: harness.backend, clock });
@@ -85,13 +90,17 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
     test("event sequence numbers grow monotonically and reading by cursor resumes without gaps", async ({
       engine,
     }) => {
-      for (let i = 0; i < 5; i++) await engine.createJob({ pipeline: pipeline({ a: {}, b: {} }), input: null });
+      for (let i = 0; i < 5; i++)
+        await engine.createJob({ pipeline: pipeline({ a: {}, b: {} }), input: null });
       const all = await engine.readEvents({ after: 0, limit: 1000 });
       assert.equal(all.length, 15);
       for (let i = 1; i < all.length; i++) assert.ok((all[i]?.seq ?? 0) > (all[i - 1]?.seq ?? 0));
       const firstPage = await engine.readEvents({ after: 0, limit: 4 });
       const rest = await engine.readEvents({ after: firstPage.at(-1)?.seq ?? 0, limit: 1000 });
-      assert.deepEqual([...firstPage, ...rest].map((e) => e.seq), all.map((e) => e.seq));
+      assert.deepEqual(
+        [...firstPage, ...rest].map((e) => e.seq),
+        all.map((e) => e.seq),
+      );
     });
 
     test("under contention every task is leased to exactly one worker at a time and runs once", async ({
@@ -116,12 +125,18 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       };
       await Promise.all(Array.from({ length: 12 }, (_, i) => worker(`w${i}`)));
       assert.equal(runs.size, jobs * 3);
-      assert.ok([...runs.values()].every((count) => count === 1), "a task ran twice");
+      assert.ok(
+        [...runs.values()].every((count) => count === 1),
+        "a task ran twice",
+      );
       const succeeded = await engine.listJobs({ status: "succeeded", limit: 1000 });
       assert.equal(succeeded.length, jobs);
     });
 
-    test("claims take higher priority first and keep FIFO order within a priority", async ({ engine, clock }) => {
+    test("claims take higher priority first and keep FIFO order within a priority", async ({
+      engine,
+      clock,
+    }) => {
       const names: string[] = [];
       const create = async (name: string, priority: number) => {
         await engine.createJob({ pipeline: pipeline({ [name]: {} }), input: null, priority });
@@ -144,12 +159,23 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
 
     test("claims can be limited to step types", async ({ engine }) => {
       await engine.createJob({ pipeline: pipeline({ a: { use: "test.other" }, b: {} }), input: null });
-      const claimed = await engine.claimTasks({ workerId: "w", limit: 10, leaseMs, stepTypes: ["test.other"] });
-      assert.deepEqual(claimed.map((t) => t.lease.step), ["a"]);
+      const claimed = await engine.claimTasks({
+        workerId: "w",
+        limit: 10,
+        leaseMs,
+        stepTypes: ["test.other"],
+      });
+      assert.deepEqual(
+        claimed.map((t) => t.lease.step),
+        ["a"],
+      );
     });
 
     test("an expired lease is swept and another worker takes the task over", async ({ engine, clock }) => {
-      const { job } = await engine.createJob({ pipeline: pipeline({ a: { retry: { initialDelayMs: 0 } } }), input: null });
+      const { job } = await engine.createJob({
+        pipeline: pipeline({ a: { retry: { initialDelayMs: 0 } } }),
+        input: null,
+      });
       const [first] = await engine.claimTasks({ workerId: "crashed", limit: 1, leaseMs: 1_000 });
       assert.ok(first);
       clock.advance(500);
@@ -173,7 +199,10 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       engine,
       clock,
     }) => {
-      const { job } = await engine.createJob({ pipeline: pipeline({ a: { retry: { initialDelayMs: 0 } } }), input: null });
+      const { job } = await engine.createJob({
+        pipeline: pipeline({ a: { retry: { initialDelayMs: 0 } } }),
+        input: null,
+      });
       const [stale] = await engine.claimTasks({ workerId: "stale", limit: 1, leaseMs: 1_000 });
       assert.ok(stale);
       clock.advance(2_000);
@@ -188,13 +217,20 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       const retryLater = new RetryLaterError({ delayMs: 10, deadline: clock.now + 1_000, message: "later" });
       await assert.rejects(engine.deferTask(stale.lease, retryLater), LeaseLostError);
       await engine.completeTask(fresh.lease, { data: { by: "fresh" } });
-      await assert.rejects(engine.completeTask(fresh.lease, {}), LeaseLostError, "a task completes only once");
+      await assert.rejects(
+        engine.completeTask(fresh.lease, {}),
+        LeaseLostError,
+        "a task completes only once",
+      );
       const events = await engine.readEvents({ jobId: job.job.id, after: 0, limit: 100 });
       assert.equal(events.filter((e) => e.type === "step.succeeded").length, 1);
       assert.deepEqual((await engine.getJob(job.job.id))?.steps.a?.result?.data, { by: "fresh" });
     });
 
-    test("progress extends the lease, so a slow step that progresses keeps its task", async ({ engine, clock }) => {
+    test("progress extends the lease, so a slow step that progresses keeps its task", async ({
+      engine,
+      clock,
+    }) => {
       await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
       const [task] = await engine.claimTasks({ workerId: "w", limit: 1, leaseMs: 1_000 });
       assert.ok(task);
@@ -211,7 +247,9 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       engine,
       clock,
     }) => {
-      const spec = pipeline({ a: { retry: { attempts: 6, initialDelayMs: 1_000, maxDelayMs: 5_000, jitter: 0.5 } } });
+      const spec = pipeline({
+        a: { retry: { attempts: 6, initialDelayMs: 1_000, maxDelayMs: 5_000, jitter: 0.5 } },
+      });
       const { job } = await engine.createJob({ pipeline: spec, input: null });
       const delays: number[] = [];
       for (let attempt = 1; attempt <= 5; attempt++) {
@@ -222,7 +260,11 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
         const last = events.filter((e) => e.type === "step.retrying").at(-1);
         assert.ok(last?.type === "step.retrying");
         delays.push(last.data.delayMs);
-        assert.deepEqual(await engine.claimTasks({ workerId: "w", limit: 1, leaseMs }), [], "not before the delay");
+        assert.deepEqual(
+          await engine.claimTasks({ workerId: "w", limit: 1, leaseMs }),
+          [],
+          "not before the delay",
+        );
         clock.advance(last.data.delayMs);
       }
       const bases = [1_000, 2_000, 4_000, 5_000, 5_000];
@@ -273,7 +315,10 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
     });
 
     test("a permanent error fails the step at once without retries", async ({ engine }) => {
-      const { job } = await engine.createJob({ pipeline: pipeline({ a: { retry: { attempts: 5 } } }), input: null });
+      const { job } = await engine.createJob({
+        pipeline: pipeline({ a: { retry: { attempts: 5 } } }),
+        input: null,
+      });
       const [task] = await engine.claimTasks({ workerId: "w", limit: 1, leaseMs });
       assert.ok(task);
       await engine.failTask(task.lease, new PermanentError("corrupt_media", "the file is not a video"));
@@ -287,7 +332,10 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       engine,
       clock,
     }) => {
-      const { job } = await engine.createJob({ pipeline: pipeline({ a: { retry: { attempts: 1 } } }), input: null });
+      const { job } = await engine.createJob({
+        pipeline: pipeline({ a: { retry: { attempts: 1 } } }),
+        input: null,
+      });
       const deadline = clock.now + 3_000;
       for (let i = 0; i < 3; i++) {
         const [task] = await engine.claimTasks({ workerId: "w", limit: 1, leaseMs });
@@ -295,7 +343,12 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
         assert.equal(task.attempt, 1, "deferred runs do not use up attempts");
         await engine.deferTask(
           task.lease,
-          new RetryLaterError({ delayMs: 1_000, deadline, code: "not_available", message: "recording not there yet" }),
+          new RetryLaterError({
+            delayMs: 1_000,
+            deadline,
+            code: "not_available",
+            message: "recording not there yet",
+          }),
         );
         assert.deepEqual(await engine.claimTasks({ workerId: "w", limit: 1, leaseMs }), []);
         clock.advance(1_000);
@@ -304,7 +357,12 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.ok(last);
       await engine.deferTask(
         last.lease,
-        new RetryLaterError({ delayMs: 1_000, deadline, code: "not_available", message: "recording not there yet" }),
+        new RetryLaterError({
+          delayMs: 1_000,
+          deadline,
+          code: "not_available",
+          message: "recording not there yet",
+        }),
       );
       const state = await engine.getJob(job.job.id);
       assert.equal(state?.steps.a?.status, "failed");
@@ -323,13 +381,20 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
     test("50 concurrent creates with one idempotency key make one job", async ({ engine }) => {
       const spec = pipeline({ a: {} });
       const results = await Promise.all(
-        Array.from({ length: 50 }, () => engine.createJob({ pipeline: spec, input: null, idempotencyKey: "upload-42" })),
+        Array.from({ length: 50 }, () =>
+          engine.createJob({ pipeline: spec, input: null, idempotencyKey: "upload-42" }),
+        ),
       );
       const ids = new Set(results.map((r) => r.job.job.id));
       assert.equal(ids.size, 1);
       assert.equal(results.filter((r) => r.created).length, 1);
       assert.equal((await engine.listJobs({ limit: 100 })).length, 1);
-      const other = await engine.createJob({ pipeline: spec, input: null, idempotencyKey: "upload-42", tenant: "acme" });
+      const other = await engine.createJob({
+        pipeline: spec,
+        input: null,
+        idempotencyKey: "upload-42",
+        tenant: "acme",
+      });
       assert.equal(other.created, true, "idempotency keys are per tenant");
     });
 
@@ -346,7 +411,10 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       const events = await engine.readEvents({ jobId: job.job.id, after: 0, limit: 1000 });
       assert.equal(events.filter((e) => e.type === "step.queued" && e.step === "join").length, 1);
       const tasks = await engine.backend.reads.listTasks(job.job.id);
-      assert.deepEqual(tasks.map((t) => t.step), ["join"]);
+      assert.deepEqual(
+        tasks.map((t) => t.step),
+        ["join"],
+      );
     });
 
     test("when a step fails its dependents are skipped, independent branches finish, and the job fails with its error", async ({
@@ -405,7 +473,12 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.ok(parts.every((p) => p.part?.count === 4));
       for (const part of [...parts].reverse()) {
         const index = part.part?.index ?? -1;
-        const output = { name: `chunk${index}.mp4`, key: `k/${index}`, contentType: "video/mp4", bytes: index };
+        const output = {
+          name: `chunk${index}.mp4`,
+          key: `k/${index}`,
+          contentType: "video/mp4",
+          bytes: index,
+        };
         await engine.completeTask(part.lease, { outputs: [output], data: part.part?.input ?? null });
         const state = await engine.getJob(job.job.id);
         if (index > 0) assert.equal(state?.steps.chunks?.status, "running", "the step waits for every part");
@@ -416,13 +489,19 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
         concat?.needs.chunks?.outputs.map((o) => o.name),
         ["chunk0.mp4", "chunk1.mp4", "chunk2.mp4", "chunk3.mp4"],
       );
-      assert.deepEqual(concat?.needs.chunks?.parts?.map((p) => p.data), [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }]);
+      assert.deepEqual(
+        concat?.needs.chunks?.parts?.map((p) => p.data),
+        [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }],
+      );
     });
 
     test("a map step part that fails for good fails the step and takes the other parts' leases", async ({
       engine,
     }) => {
-      const { job } = await engine.createJob({ pipeline: pipeline({ chunks: { retry: { attempts: 1 } } }), input: null });
+      const { job } = await engine.createJob({
+        pipeline: pipeline({ chunks: { retry: { attempts: 1 } } }),
+        input: null,
+      });
       const [head] = await engine.claimTasks({ workerId: "w", limit: 1, leaseMs });
       assert.ok(head);
       await engine.splitTask(head.lease, [1, 2, 3]);
@@ -457,7 +536,11 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.ok(revoked.flat().includes(running.lease.taskId));
       await assert.rejects(engine.completeTask(running.lease, {}), LeaseLostError);
       assert.deepEqual(await engine.claimTasks({ workerId: "w", limit: 10, leaseMs }), []);
-      assert.equal((await engine.cancelJob(job.job.id)).job.status, "cancelled", "cancelling twice is harmless");
+      assert.equal(
+        (await engine.cancelJob(job.job.id)).job.status,
+        "cancelled",
+        "cancelling twice is harmless",
+      );
     });
 
     test("retrying a job re-runs only its failed and skipped steps; a named step can be retried alone", async ({
@@ -475,11 +558,18 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       await engine.retryJob(job.job.id, { steps: ["bad1"] });
       const after = await engine.getJob(job.job.id);
       assert.equal(after?.steps.ok?.status, "succeeded");
-      assert.deepEqual(after?.steps.ok?.result, before?.steps.ok?.result, "succeeded steps keep their results");
+      assert.deepEqual(
+        after?.steps.ok?.result,
+        before?.steps.ok?.result,
+        "succeeded steps keep their results",
+      );
       assert.equal(after?.steps.bad1?.status, "queued");
       assert.equal(after?.steps.after1?.status, "pending");
       assert.equal(after?.steps.bad2?.status, "failed", "only the named step is retried");
-      await assert.rejects(engine.retryJob(job.job.id, { steps: ["ok"] }), /only failed, skipped or cancelled/);
+      await assert.rejects(
+        engine.retryJob(job.job.id, { steps: ["ok"] }),
+        /only failed, skipped or cancelled/,
+      );
       await completeAll(engine, {});
       const done = await engine.getJob(job.job.id);
       assert.equal(done?.job.status, "failed", "bad2 still failed");
@@ -534,7 +624,10 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.equal(started?.workerId, "worker-7");
       assert.equal(started?.attempt, 1);
       assert.ok(events.every((e) => e.jobId === job.job.id && typeof e.at === "number"));
-      assert.deepEqual(events.map((e) => e.type), ["job.created", "step.queued", "step.started", "step.succeeded", "job.succeeded"]);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ["job.created", "step.queued", "step.started", "step.succeeded", "job.succeeded"],
+      );
     });
 
     test("jobs list newest first with cursor pagination and filters", async ({ engine }) => {
@@ -547,7 +640,8 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       const all = [...page1, ...page2, ...page3];
       assert.equal(all.length, 7);
       assert.equal(new Set(all.map((j) => j.id)).size, 7);
-      for (let i = 1; i < all.length; i++) assert.ok((all[i - 1]?.createdSeq ?? 0) > (all[i]?.createdSeq ?? 0));
+      for (let i = 1; i < all.length; i++)
+        assert.ok((all[i - 1]?.createdSeq ?? 0) > (all[i]?.createdSeq ?? 0));
       assert.equal((await engine.listJobs({ limit: 10, pipeline: "even" })).length, 4);
       assert.equal((await engine.listJobs({ limit: 10, tenant: "nobody" })).length, 0);
     });

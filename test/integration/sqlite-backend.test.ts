@@ -75,7 +75,10 @@ describe("sqlite migrations", () => {
     await withTempDir("newer", async (dir) => {
       const path = join(dir, "newer.db");
       const db = openDatabase(path);
-      migrate(db, [...migrations, { version: migrations.length + 1, name: "from the future", sql: "CREATE TABLE future (x)" }]);
+      migrate(db, [
+        ...migrations,
+        { version: migrations.length + 1, name: "from the future", sql: "CREATE TABLE future (x)" },
+      ]);
       db.close();
       await assert.rejects(openSqliteBackend(path), (error: Error & { code?: string }) => {
         assert.equal(error.code, "schema_too_new");

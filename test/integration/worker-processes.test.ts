@@ -21,17 +21,30 @@ function workerEnv(dir: string, extra: Record<string, string> = {}): Record<stri
 }
 
 describe("worker processes sharing one SQLite file", () => {
-  it("every job succeeds exactly once while a worker is killed with SIGKILL every 2 s", { timeout: 120_000 }, async () => {
+  it("every job succeeds exactly once while a worker is killed with SIGKILL every 2 s", {
+    timeout: 120_000,
+  }, async () => {
     await withTempDir("crash", async (dir) => {
       const fixture = await openEngineFixture(dir, builtinCatalog());
       const workers: ChildProcess[] = [];
       try {
         const spec = pipeline({
-          first: { use: "util.sleep", with: { duration: "60ms", steps: 2 }, retry: { attempts: 10, initialDelayMs: 10 } },
-          second: { use: "util.sleep", needs: ["first"], with: { duration: "60ms", steps: 2 }, retry: { attempts: 10, initialDelayMs: 10 } },
+          first: {
+            use: "util.sleep",
+            with: { duration: "60ms", steps: 2 },
+            retry: { attempts: 10, initialDelayMs: 10 },
+          },
+          second: {
+            use: "util.sleep",
+            needs: ["first"],
+            with: { duration: "60ms", steps: 2 },
+            retry: { attempts: 10, initialDelayMs: 10 },
+          },
         });
         const ids: string[] = [];
-        const creates = Array.from({ length: 200 }, () => fixture.engine.createJob({ pipeline: spec, input: null }));
+        const creates = Array.from({ length: 200 }, () =>
+          fixture.engine.createJob({ pipeline: spec, input: null }),
+        );
         for (const { job } of await Promise.all(creates)) ids.push(job.job.id);
         for (let i = 0; i < 3; i++) workers.push(spawnWorker(workerEnv(dir)));
 
@@ -61,10 +74,16 @@ describe("worker processes sharing one SQLite file", () => {
           successes.set(key, (successes.get(key) ?? 0) + 1);
         }
         assert.equal(successes.size, 400);
-        const takeovers = events.filter((e) => e.type === "step.retrying" && e.data.error.code === "lease_expired");
+        const takeovers = events.filter(
+          (e) => e.type === "step.retrying" && e.data.error.code === "lease_expired",
+        );
         assert.ok(takeovers.length >= 1, "a killed worker's task was taken over after its lease expired");
-        assert.ok([...successes.values()].every((n) => n === 1), "a step recorded success twice");
-        for (const id of ids) assert.deepEqual(await fixture.backend.reads.listTasks(id), [], "no lease left behind");
+        assert.ok(
+          [...successes.values()].every((n) => n === 1),
+          "a step recorded success twice",
+        );
+        for (const id of ids)
+          assert.deepEqual(await fixture.backend.reads.listTasks(id), [], "no lease left behind");
       } finally {
         for (const worker of workers) worker.kill("SIGKILL");
         await Promise.all(workers.map(exited));
@@ -73,14 +92,21 @@ describe("worker processes sharing one SQLite file", () => {
     });
   });
 
-  it("SIGTERM mid-task hands the task back, another worker finishes it, and the process exits 0", { timeout: 60_000 }, async () => {
+  it("SIGTERM mid-task hands the task back, another worker finishes it, and the process exits 0", {
+    timeout: 60_000,
+  }, async () => {
     await withTempDir("sigterm", async (dir) => {
       const fixture = await openEngineFixture(dir, builtinCatalog());
       const children: ChildProcess[] = [];
       try {
-        const leaving = spawnWorker(workerEnv(dir, { MEDIAFLOW_SHUTDOWN_GRACE: "300ms" }), ["--id", "leaving"]);
+        const leaving = spawnWorker(workerEnv(dir, { MEDIAFLOW_SHUTDOWN_GRACE: "300ms" }), [
+          "--id",
+          "leaving",
+        ]);
         children.push(leaving);
-        const spec = pipeline({ long: { use: "util.sleep", with: { duration: "3s" }, retry: { attempts: 1 } } });
+        const spec = pipeline({
+          long: { use: "util.sleep", with: { duration: "3s" }, retry: { attempts: 1 } },
+        });
         const { job } = await fixture.engine.createJob({ pipeline: spec, input: null });
         const deadline = Date.now() + 10_000;
         while ((await fixture.engine.getJob(job.job.id))?.steps.long?.status !== "running") {

@@ -57,7 +57,10 @@ describe("worker", () => {
         assert.ok(a.startedAt < b.finishedAt && b.startedAt < a.finishedAt, "a and b overlapped in time");
         assert.ok((state.steps.join?.startedAt ?? 0) >= Math.max(a.finishedAt, b.finishedAt));
         const events = await fixture.engine.readEvents({ jobId: job.job.id, after: 0, limit: 1000 });
-        assert.ok(events.some((e) => e.type === "step.progress" && e.step === "a"), "progress was recorded");
+        assert.ok(
+          events.some((e) => e.type === "step.progress" && e.step === "a"),
+          "progress was recorded",
+        );
       } finally {
         await fixture.close();
       }
@@ -115,7 +118,9 @@ describe("worker", () => {
       const fixture = await openEngineFixture(dir, catalog);
       try {
         fixture.worker().start();
-        const spec = pipeline({ slow: { use: "util.sleep", with: { duration: "10s" }, timeoutMs: 200, retry: { attempts: 1 } } });
+        const spec = pipeline({
+          slow: { use: "util.sleep", with: { duration: "10s" }, timeoutMs: 200, retry: { attempts: 1 } },
+        });
         const { job } = await fixture.engine.createJob({ pipeline: spec, input: null });
         const state = await waitForJob(fixture.engine, job.job.id, 5_000);
         assert.equal(state.steps.slow?.status, "failed");
@@ -185,7 +190,9 @@ describe("worker", () => {
       try {
         const leaving = fixture.worker({ shutdownGraceMs: 100 });
         leaving.start();
-        const spec = pipeline({ nap: { use: "util.sleep", with: { duration: "2s" }, retry: { attempts: 1 } } });
+        const spec = pipeline({
+          nap: { use: "util.sleep", with: { duration: "2s" }, retry: { attempts: 1 } },
+        });
         const { job } = await fixture.engine.createJob({ pipeline: spec, input: null });
         await waitForStatus(fixture.engine, job.job.id, "running");
         await leaving.stop();
@@ -193,7 +200,11 @@ describe("worker", () => {
         assert.ok(events.some((e) => e.type === "step.released"));
         fixture.worker().start();
         const state = await waitForJob(fixture.engine, job.job.id);
-        assert.equal(state.job.status, "succeeded", "a second worker finished it within the one allowed attempt");
+        assert.equal(
+          state.job.status,
+          "succeeded",
+          "a second worker finished it within the one allowed attempt",
+        );
       } finally {
         await fixture.close();
       }
@@ -227,10 +238,13 @@ describe("worker", () => {
       const fixture = await openEngineFixture(dir, catalog);
       try {
         const spec = pipeline({ bad: { use: "test.write", with: {} } });
-        await assert.rejects(fixture.engine.createJob({ pipeline: spec, input: null }), (error: MediaflowError) => {
-          assert.equal(error.code, ErrorCodes.invalidParams);
-          return true;
-        });
+        await assert.rejects(
+          fixture.engine.createJob({ pipeline: spec, input: null }),
+          (error: MediaflowError) => {
+            assert.equal(error.code, ErrorCodes.invalidParams);
+            return true;
+          },
+        );
       } finally {
         await fixture.close();
       }

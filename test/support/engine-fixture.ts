@@ -65,7 +65,8 @@ export async function waitForJob(engine: Engine, jobId: string, timeoutMs = 20_0
   for (;;) {
     const state = await engine.getJob(jobId);
     if (state !== undefined && finishedJobStatuses.has(state.job.status)) return state;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in ${timeoutMs} ms: ${state?.job.status}`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} did not finish in ${timeoutMs} ms: ${state?.job.status}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

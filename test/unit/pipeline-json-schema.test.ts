@@ -71,13 +71,13 @@ describe("pipelineJsonSchema", () => {
     assert.match(JSON.stringify(at(sleep, "properties", "duration")), /"default":"1s"/);
   });
 
-  it("lets any with field be a ${params.x} reference", () => {
+  it(`lets any with field be a \${params.x} reference`, () => {
     const height = at(withSchemaOf(schema, "video.transcode"), "properties", "height");
     assert.ok(Array.isArray(height.anyOf));
     assert.deepEqual(height.anyOf[1], { $ref: "#/$defs/paramReference" });
     const pattern = at(schema, "$defs", "paramReference").pattern;
     assert.equal(typeof pattern, "string");
-    assert.ok(new RegExp(pattern as string).test("${params.height}"));
+    assert.ok(new RegExp(pattern as string).test(`\${params.height}`));
   });
 
   it("describes durations as written, a number of milliseconds or a string with a unit", () => {

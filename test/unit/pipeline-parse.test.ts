@@ -64,7 +64,7 @@ describe("parsePipeline", () => {
     assert.deepEqual(spec.steps.sd, {
       use: "video.transcode",
       needs: ["probe"],
-      with: { height: "${params.height}" },
+      with: { height: `\${params.height}` },
       retry: { attempts: 5, initialDelayMs: 2_000, maxDelayMs: 60_000, jitter: 0.3 },
       timeoutMs: 600_000,
       priority: 2,
@@ -93,7 +93,7 @@ describe("parsePipeline", () => {
           sd: {
             use: "video.transcode",
             needs: "probe",
-            with: { height: "${params.height}" },
+            with: { height: `\${params.height}` },
             retry: { attempts: 5, initialDelay: "2s", maxDelay: "1m", jitter: 0.3 },
             timeout: "10m",
             priority: 2,
@@ -222,14 +222,14 @@ describe("parsePipeline", () => {
 
   it("checks with after substituting parameter defaults, and says which parameter a bad value came from", () => {
     const error = parseError(
-      'name: p\nparams:\n  height: { default: tall }\nsteps:\n  sd: { use: video.transcode, with: { height: "${params.height}" } }\n',
+      `name: p\nparams:\n  height: { default: tall }\nsteps:\n  sd: { use: video.transcode, with: { height: "\${params.height}" } }\n`,
     );
     assert.match(messageAt(error, "steps.sd.with.height"), /expected number.*\(from \$\{params\.height\}\)/);
   });
 
   it("leaves a field that uses a parameter without default to be checked when a job sets it", () => {
     const spec = parsePipeline(
-      'name: p\nparams:\n  height: {}\nsteps:\n  sd: { use: video.transcode, with: { height: "${params.height}" } }\n',
+      `name: p\nparams:\n  height: {}\nsteps:\n  sd: { use: video.transcode, with: { height: "\${params.height}" } }\n`,
       "p.yaml",
       catalog,
     );
@@ -238,11 +238,11 @@ describe("parsePipeline", () => {
 
   it("accepts a parameter default substituted into a field of another type", () => {
     const spec = parsePipeline(
-      'name: p\nparams:\n  nap: { default: 2s }\nsteps:\n  s: { use: util.sleep, with: { duration: "${params.nap}" } }\n',
+      `name: p\nparams:\n  nap: { default: 2s }\nsteps:\n  s: { use: util.sleep, with: { duration: "\${params.nap}" } }\n`,
       "p.yaml",
       catalog,
     );
-    assert.equal(spec.steps.s?.with.duration, "${params.nap}");
+    assert.equal(spec.steps.s?.with.duration, `\${params.nap}`);
   });
 
   it("rejects a reference to an undeclared parameter, also inside a longer string or a list", () => {
@@ -252,12 +252,12 @@ describe("parsePipeline", () => {
         "params:",
         "  height: { default: 720 }",
         "steps:",
-        '  sd: { use: video.transcode, with: { height: "${params.heigth}", name: "h${params.size}", sizes: ["${params.height}", "${params.x}"] } }',
+        `  sd: { use: video.transcode, with: { height: "\${params.heigth}", name: "h\${params.size}", sizes: ["\${params.height}", "\${params.x}"] } }`,
       ].join("\n"),
     );
     assert.equal(
       messageAt(error, "steps.sd.with.height"),
-      'unknown parameter "heigth" in ${params.heigth} (did you mean "height"?)',
+      `unknown parameter "heigth" in \${params.heigth} (did you mean "height"?)`,
     );
     assert.match(messageAt(error, "steps.sd.with.name"), /unknown parameter "size"/);
     assert.match(messageAt(error, "steps.sd.with.sizes[1]"), /unknown parameter "x"/);

@@ -66,7 +66,7 @@ describe("resolvePipeline", () => {
 
   it("interpolates non-string values as JSON", () => {
     const spec = parsePipeline(
-      'name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: "n=${params.n}" } }\n',
+      `name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: "n=\${params.n}" } }\n`,
       "p.yaml",
       catalog,
     );
@@ -76,7 +76,7 @@ describe("resolvePipeline", () => {
 
   it("tolerates spaces inside the braces of a reference", () => {
     const spec = parsePipeline(
-      'name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: "${ params.n }" } }\n',
+      `name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: "\${ params.n }" } }\n`,
       "p.yaml",
       catalog,
     );
@@ -85,7 +85,7 @@ describe("resolvePipeline", () => {
 
   it("substitutes references nested in objects and lists", () => {
     const spec = parsePipeline(
-      'name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: { list: ["${params.n}", { deep: "${params.n}" }] } } }\n',
+      `name: p\nparams:\n  n: {}\nsteps:\n  a: { use: util.noop, with: { data: { list: ["\${params.n}", { deep: "\${params.n}" }] } } }\n`,
       "p.yaml",
       catalog,
     );
@@ -153,7 +153,7 @@ describe("resolvePipeline", () => {
     const values = deepFreeze({ height: 720, sizes: [1, 2] });
     const resolved = resolvePipeline(spec, values, catalog);
     assert.deepEqual(spec, pipeline);
-    assert.equal(spec.steps.sd?.with.height, "${params.height}");
+    assert.equal(spec.steps.sd?.with.height, `\${params.height}`);
     assert.notEqual(resolved.steps.sd, spec.steps.sd);
     assert.notEqual(resolved.steps.sd?.retry, spec.steps.sd?.retry);
     assert.notEqual(resolved.steps.sd?.with.sizes, values.sizes);

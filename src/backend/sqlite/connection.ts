@@ -15,7 +15,10 @@ const busyTimeoutMs = 10_000;
 /** Opens the file with the settings every connection needs: WAL for concurrent readers, durable commits. */
 export function openDatabase(path: string, options: { readonly?: boolean } = {}): SqliteDatabase {
   if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  const db = new Database(path, {
+    readonly: options.readonly ?? false,
+    fileMustExist: options.readonly ?? false,
+  });
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   if (!options.readonly) db.pragma("journal_mode = WAL");
   // FULL: a commit is on disk before it is acknowledged, so an acknowledged job survives power loss.
@@ -44,7 +47,9 @@ export function migrate(db: SqliteDatabase, known: readonly Migration[] = migrat
         `the database schema is at version ${current}, newer than this mediaflow knows (${latest}); upgrade mediaflow`,
       );
     }
-    const record = db.prepare("INSERT INTO mediaflow_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    const record = db.prepare(
+      "INSERT INTO mediaflow_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+    );
     for (const migration of known) {
       if (migration.version <= current) continue;
       db.exec(migration.sql);

@@ -1,4 +1,10 @@
-import { type JobProjection, type JobState, type JobStatus, jobProgress, type StepState } from "../../engine/projection.js";
+import {
+  type JobProjection,
+  type JobState,
+  type JobStatus,
+  jobProgress,
+  type StepState,
+} from "../../engine/projection.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
 import type { SqliteDatabase } from "./connection.js";
 

@@ -35,7 +35,11 @@ export function queueStatements(db: SqliteDatabase) {
   return {
     enqueue(tasks: readonly NewTask[], now: number): void {
       for (const task of tasks) {
-        insert.run({ ...task, input: task.input === null ? null : JSON.stringify(task.input), createdAt: now });
+        insert.run({
+          ...task,
+          input: task.input === null ? null : JSON.stringify(task.input),
+          createdAt: now,
+        });
       }
     },
     claim(request: ClaimRequest): TaskRecord[] {

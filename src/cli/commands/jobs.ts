@@ -26,9 +26,14 @@ const statuses: readonly JobStatus[] = ["queued", "running", "succeeded", "faile
 export const jobsCommand: Command = async (context) => {
   const [action, ...args] = context.args;
   const handler = action === undefined ? undefined : handlers[action];
-  if (handler === undefined) throw new CliError(`unknown jobs command ${JSON.stringify(action ?? "")}\nusage: ${usage}`);
+  if (handler === undefined)
+    throw new CliError(`unknown jobs command ${JSON.stringify(action ?? "")}\nusage: ${usage}`);
   const config = loadConfig(context.env);
-  const runtime = await openRuntime(config, builtinCatalog(), createLogger(config.logLevel === "info" ? "warn" : config.logLevel));
+  const runtime = await openRuntime(
+    config,
+    builtinCatalog(),
+    createLogger(config.logLevel === "info" ? "warn" : config.logLevel),
+  );
   try {
     return await handler(runtime, args, context);
   } finally {
@@ -43,7 +48,12 @@ const handlers: Record<string, Handler> = {
     const { values } = parseCommandArgs(
       "jobs list",
       args,
-      { status: { type: "string" }, pipeline: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" } },
+      {
+        status: { type: "string" },
+        pipeline: { type: "string" },
+        limit: { type: "string" },
+        json: { type: "boolean" },
+      },
       usage,
     );
     const status = values.status as JobStatus | undefined;
@@ -62,7 +72,9 @@ const handlers: Record<string, Handler> = {
     for (const job of jobs) {
       const progress = `${Math.round(job.progress * 100)}%`.padStart(4);
       const error = job.error === null ? "" : `  ${job.error.code}`;
-      stdout.write(`${job.id}  ${job.status.padEnd(9)} ${progress}  ${job.pipelineName}  ${new Date(job.createdAt).toISOString()}${error}\n`);
+      stdout.write(
+        `${job.id}  ${job.status.padEnd(9)} ${progress}  ${job.pipelineName}  ${new Date(job.createdAt).toISOString()}${error}\n`,
+      );
     }
     return ExitCodes.ok;
   },
@@ -78,9 +90,13 @@ const handlers: Record<string, Handler> = {
     }
     const { job } = state;
     stdout.write(`${job.id}  ${job.pipelineName}  ${job.status}\n`);
-    if (job.error !== null) stdout.write(`error: ${job.error.code}: ${job.error.message} (step ${job.failedStep})\n`);
+    if (job.error !== null)
+      stdout.write(`error: ${job.error.code}: ${job.error.message} (step ${job.failedStep})\n`);
     for (const step of Object.values(state.steps)) {
-      const error = step.error === null || step.status === "succeeded" ? "" : `  ${step.error.code}: ${step.error.message}`;
+      const error =
+        step.error === null || step.status === "succeeded"
+          ? ""
+          : `  ${step.error.code}: ${step.error.message}`;
       stdout.write(`  ${step.name.padEnd(16)} ${step.status.padEnd(9)} attempts ${step.attempts}${error}\n`);
       for (const output of step.result?.outputs ?? []) {
         stdout.write(`      ${output.name}  ${output.contentType}  ${output.bytes} bytes  ${output.key}\n`);
@@ -97,15 +113,22 @@ const handlers: Record<string, Handler> = {
       usage,
     );
     const id = requirePositional(positionals, 0, "JOB", usage);
-    if ((await runtime.engine.getJob(id)) === undefined) throw new CliError(`job ${id} was not found`, ExitCodes.failed);
+    if ((await runtime.engine.getJob(id)) === undefined)
+      throw new CliError(`job ${id} was not found`, ExitCodes.failed);
     let after = parseIntegerOption(values.after, "after") ?? 0;
     for (;;) {
       const events = await runtime.engine.readEvents({ jobId: id, after, limit: 500 });
       for (const event of events) {
-        stdout.write(values.json ? `${JSON.stringify(event)}\n` : `${new Date(event.at).toISOString()} ${describeEvent(event)}\n`);
+        stdout.write(
+          values.json
+            ? `${JSON.stringify(event)}\n`
+            : `${new Date(event.at).toISOString()} ${describeEvent(event)}\n`,
+        );
         after = event.seq;
       }
-      const finished = events.some((e) => e.type === "job.succeeded" || e.type === "job.failed" || e.type === "job.cancelled");
+      const finished = events.some(
+        (e) => e.type === "job.succeeded" || e.type === "job.failed" || e.type === "job.cancelled",
+      );
       if (!values.follow || signal.aborted || (finished && events.length < 500)) return ExitCodes.ok;
       if (events.length < 500) await new Promise((resolve) => setTimeout(resolve, runtime.config.pollMs));
     }
@@ -122,7 +145,10 @@ const handlers: Record<string, Handler> = {
       },
       usage,
     );
-    const pipeline = await loadPipelineArg(requirePositional(positionals, 0, "PIPELINE", usage), runtime.catalog);
+    const pipeline = await loadPipelineArg(
+      requirePositional(positionals, 0, "PIPELINE", usage),
+      runtime.catalog,
+    );
     const inputPath = positionals[1];
     let input = null;
     if (inputPath !== undefined) {

@@ -1,5 +1,5 @@
-import { loadPipelineDir, loadPipelineFile } from "../../pipeline/load-pipelines.js";
 import { bundledPipelinesDir } from "../../pipeline/bundled-pipelines.js";
+import { loadPipelineDir, loadPipelineFile } from "../../pipeline/load-pipelines.js";
 import { pipelineJsonSchema } from "../../pipeline/pipeline-json-schema.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
 import { parseCommandArgs, requirePositional } from "../args.js";
@@ -18,7 +18,9 @@ export const pipelinesCommand: Command = async (context) => {
       const pipelines = await loadPipelineDir(bundledPipelinesDir, catalog);
       for (const spec of [...pipelines.values()].sort((a, b) => a.name.localeCompare(b.name))) {
         const steps = Object.keys(spec.steps).length;
-        context.stdout.write(`${spec.name.padEnd(20)} ${String(steps).padStart(2)} steps  ${spec.description ?? ""}\n`);
+        context.stdout.write(
+          `${spec.name.padEnd(20)} ${String(steps).padStart(2)} steps  ${spec.description ?? ""}\n`,
+        );
       }
       return ExitCodes.ok;
     }
@@ -27,7 +29,9 @@ export const pipelinesCommand: Command = async (context) => {
       requirePositional(positionals, 0, "FILE", usage);
       for (const file of positionals) {
         const spec = await loadPipelineFile(file, catalog);
-        context.stdout.write(`${file}: pipeline ${spec.name} is valid (${Object.keys(spec.steps).length} steps)\n`);
+        context.stdout.write(
+          `${file}: pipeline ${spec.name} is valid (${Object.keys(spec.steps).length} steps)\n`,
+        );
       }
       return ExitCodes.ok;
     }

@@ -1,8 +1,8 @@
+import { createWriteStream } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline as pipeStreams } from "node:stream/promises";
-import { createWriteStream } from "node:fs";
 import { loadConfig } from "../../config/config.js";
 import type { JobEvent } from "../../engine/events.js";
 import { finishedJobStatuses, type JobProjection } from "../../engine/projection.js";

@@ -16,10 +16,16 @@ export const workerCommand: Command = async (context) => {
   const { values, positionals } = parseCommandArgs(
     "worker",
     context.args,
-    { concurrency: { type: "string" }, lease: { type: "string" }, id: { type: "string" }, "shutdown-grace": { type: "string" } },
+    {
+      concurrency: { type: "string" },
+      lease: { type: "string" },
+      id: { type: "string" },
+      "shutdown-grace": { type: "string" },
+    },
     usage,
   );
-  if (positionals.length > 0) throw new CliError(`unexpected arguments: ${positionals.join(" ")}\nusage: ${usage}`);
+  if (positionals.length > 0)
+    throw new CliError(`unexpected arguments: ${positionals.join(" ")}\nusage: ${usage}`);
   const config = loadConfig(context.env, {
     concurrency: values.concurrency,
     leaseMs: values.lease,

@@ -1,13 +1,13 @@
-import { strict as assert } from "node:assert";
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { coerceError, ErrorCodes, MediaflowError } from "../../src/errors/errors.js";
 import type { BlobInfo, BlobStore, BlobStoreKind } from "../../src/storage/blob-store.js";
+import { withTempDir } from "../support/namespaces.js";
 
 /**
  * The blob store port's conformance suite. Every adapter runs it (see test/integration/*-blob-store.test.ts)
@@ -28,36 +28,31 @@ const expectations: Record<BlobStoreKind, BlobStoreExpectations> = {
   s3: { keyCanAlsoBePrefix: true, hasLocalPath: false },
 };
 
-export interface OpenedBlobStore {
+export interface BlobStoreHarness {
   store: BlobStore;
-  /** Closes the store and removes everything it stored. Called only when the test passed. */
-  cleanup(): Promise<void>;
-  /** Where the test's blobs are, printed when a test fails and its data is kept for inspection. */
-  location?: string;
+  /** Removes what the test stored; `keep` when the test failed, so it can be inspected (say where it is). */
+  cleanup(keep: boolean): Promise<void>;
 }
 
 const mib = 1024 * 1024;
 const invalidKeys = ["../x", "/abs", "a//b", "a/./b", "a/../b", "a\\b", "", "a\u0000b", "trailing/"];
 
-export function blobStoreConformance(adapterName: string, open: () => Promise<OpenedBlobStore>): void {
-  /** A test with its own fresh store and scratch directory, both kept when it fails. */
-  const test = (title: string, body: (store: BlobStore, scratch: string) => Promise<void>): void => {
-    void it(`[${adapterName}] ${title}`, async (t) => {
-      const { store, cleanup, location } = await open();
-      const scratch = await mkdtemp(join(tmpdir(), "mediaflow-conformance-"));
+export function blobStoreConformance(adapterName: string, open: () => Promise<BlobStoreHarness>): void {
+  /** A test with a fresh store, and a scratch directory for putFile and download; both kept if it fails. */
+  const test = (title: string, body: (store: BlobStore, scratch: string) => Promise<void>) =>
+    it(`[${adapterName}] ${title}`, async () => {
+      const harness = await open();
+      let passed = false;
       try {
-        await body(store, scratch);
-      } catch (error) {
-        await store.close().catch(() => undefined);
-        t.diagnostic(`kept for inspection: ${location ?? "(the adapter did not say where)"} and ${scratch}`);
-        throw error;
+        await withTempDir("blob-scratch", async (scratch) => body(harness.store, scratch));
+        passed = true;
+      } finally {
+        await harness.store.close();
+        await harness.cleanup(!passed);
       }
-      await cleanup();
-      await rm(scratch, { recursive: true, force: true });
     });
-  };
 
-  void describe(`blob store conformance: ${adapterName}`, () => {
+  describe(`blob store conformance: ${adapterName}`, () => {
     test("put then get returns the same bytes for a multi-megabyte streamed body", async (store) => {
       const body = generated(8 * mib, { seed: 1 });
       const info = await store.put("media/big.bin", body.stream());

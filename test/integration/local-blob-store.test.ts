@@ -1,4 +1,4 @@
-import { strict as assert } from "node:assert";
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   link,
@@ -17,7 +17,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, it, type TestContext } from "node:test";
+import { describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { ErrorCodes, MediaflowError } from "../../src/errors/errors.js";
 import type { BlobStore } from "../../src/storage/blob-store.js";
@@ -25,38 +26,31 @@ import { createLocalBlobStore } from "../../src/storage/local/local-blob-store.j
 import { encodeSidecar } from "../../src/storage/local/sidecar.js";
 import { openBlobStore } from "../../src/storage/open-blob-store.js";
 import { blobStoreConformance } from "../conformance/blob-store.js";
+import { withTempDir } from "../support/namespaces.js";
 
 blobStoreConformance("local", async () => {
   const root = await mkdtemp(join(tmpdir(), "mediaflow-blobs-"));
   const store = await createLocalBlobStore(root);
   return {
     store,
-    location: root,
-    cleanup: async () => {
+    async cleanup(keep) {
       await store.close();
-      await rm(root, { recursive: true, force: true });
+      if (keep) process.stderr.write(`blobs kept for inspection: ${root}\n`);
+      else await rm(root, { recursive: true, force: true });
     },
   };
 });
 
-/** A fresh directory (real path) for one test, removed when it passes and kept when it fails. */
-async function withDir(t: TestContext, body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), "mediaflow-local-")));
-  try {
-    await body(dir);
-  } catch (error) {
-    t.diagnostic(`kept for inspection: ${dir}`);
-    throw error;
-  }
-  await rm(dir, { recursive: true, force: true });
+/** A fresh directory of the test's own (its real path), kept when the test fails. */
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  await withTempDir("local-blobs", async (dir) => body(await realpath(dir)));
 }
 
 /** withDir with a store on `<dir>/root` and an `<dir>/outside` directory next to it. */
 async function withStore(
-  t: TestContext,
   body: (store: BlobStore, root: string, outside: string) => Promise<void>,
 ): Promise<void> {
-  await withDir(t, async (dir) => {
+  await withDir(async (dir) => {
     const root = join(dir, "root");
     const outside = join(dir, "outside");
     await mkdir(outside);
@@ -102,9 +96,9 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-void describe("local blob store", () => {
-  void it("[local] a symlinked directory planted in the root cannot be used to leave it", async (t) => {
-    await withStore(t, async (store, root, outside) => {
+describe("local blob store", () => {
+  it("[local] a symlinked directory planted in the root cannot be used to leave it", async () => {
+    await withStore(async (store, root, outside) => {
       await writeFile(join(outside, "secret"), "outside the root");
       await symlink(outside, join(root, "evil"));
       const refused = /outside the store root/;
@@ -121,8 +115,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] a symlink in place of a blob is refused, and put replaces the link, not its target", async (t) => {
-    await withStore(t, async (store, root, outside) => {
+  it("[local] a symlink in place of a blob is refused, and put replaces the link, not its target", async () => {
+    await withStore(async (store, root, outside) => {
       await writeFile(join(outside, "secret"), "outside the root");
       await symlink(join(outside, "secret"), join(root, "link"));
       await rejectsWith(() => store.get("link"), ErrorCodes.invalidKey, /symbolic link/);
@@ -136,8 +130,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] failed and aborted writes leave no temp file behind", async (t) => {
-    await withStore(t, async (store, root) => {
+  it("[local] failed and aborted writes leave no temp file behind", async () => {
+    await withStore(async (store, root) => {
       const tmp = join(root, ".mediaflow", "tmp");
       await store.put("ok", bytes("fine"));
       await assert.rejects(store.put("big", Readable.from([Buffer.alloc(4096)]), { maxBytes: 10 }));
@@ -160,8 +154,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] .mediaflow/ is reserved; .tmp/ and .meta/ are ordinary keys", async (t) => {
-    await withStore(t, async (store, root) => {
+  it("[local] .mediaflow/ is reserved; .tmp/ and .meta/ are ordinary keys", async () => {
+    await withStore(async (store, root) => {
       for (const key of [".mediaflow", ".mediaflow/tmp/x", ".mediaflow/meta/ok", ".MediaFlow/x"]) {
         await rejectsWith(() => store.put(key, bytes("x")), ErrorCodes.invalidKey, /reserved/);
         await rejectsWith(() => store.get(key), ErrorCodes.invalidKey, /reserved/);
@@ -177,8 +171,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] blobs are plain files at <root>/<key>; delete prunes them, their sidecars and empty folders", async (t) => {
-    await withStore(t, async (store, root) => {
+  it("[local] blobs are plain files at <root>/<key>; delete prunes them, their sidecars and empty folders", async () => {
+    await withStore(async (store, root) => {
       await store.put("a/b/c.txt", bytes("content"), { contentType: "text/plain" });
       assert.equal(store.localPath("a/b/c.txt"), join(root, "a", "b", "c.txt"));
       assert.equal(await readFile(join(root, "a", "b", "c.txt"), "utf8"), "content");
@@ -194,8 +188,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] stat never reports the metadata of a version that is not the one on disk", async (t) => {
-    await withStore(t, async (store, root, outside) => {
+  it("[local] stat never reports the metadata of a version that is not the one on disk", async () => {
+    await withStore(async (store, root, outside) => {
       const first = await store.put("v", bytes("version one"), { contentType: "text/one" });
       // Keep the first version's inode (a hard link), put a second, then move the first back: the disk is
       // now as a crash between a put's two renames leaves it, the sidecar written and the bytes not.
@@ -223,8 +217,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] leftovers of a crash in the meta tree do not block new writes", async (t) => {
-    await withStore(t, async (store, root) => {
+  it("[local] leftovers of a crash in the meta tree do not block new writes", async () => {
+    await withStore(async (store, root) => {
       const meta = join(root, ".mediaflow", "meta");
       await writeFile(join(meta, "a"), "orphan sidecar where a folder is needed");
       await mkdir(join(meta, "c", "d"), { recursive: true });
@@ -235,8 +229,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] files dropped into the root by hand are listed with a computed etag", async (t) => {
-    await withStore(t, async (store, root) => {
+  it("[local] files dropped into the root by hand are listed with a computed etag", async () => {
+    await withStore(async (store, root) => {
       await mkdir(join(root, "inbox"));
       await writeFile(join(root, "inbox", "clip.mp4"), "not really a video");
       await writeFile(join(root, "inbox", "back\\slash"), "not addressable");
@@ -249,8 +243,8 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] opening a store sweeps temp files abandoned by a crashed process", async (t) => {
-    await withStore(t, async (_store, root) => {
+  it("[local] opening a store sweeps temp files abandoned by a crashed process", async () => {
+    await withStore(async (_store, root) => {
       const tmp = join(root, ".mediaflow", "tmp");
       await writeFile(join(tmp, "abandoned"), "x");
       const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
@@ -262,16 +256,27 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] a closed store refuses new operations", async (t) => {
-    await withStore(t, async (store) => {
+  it("[local] close lets the writes under way finish, then refuses new operations", async () => {
+    await withStore(async (store, root) => {
+      const slow = async function* (): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 5; i += 1) {
+          await delay(5);
+          yield Buffer.from(`part ${i};`);
+        }
+      };
+      const put = store.put("slow", slow());
+      await delay(1);
       await store.close();
+      assert.equal(await readFile(join(root, "slow"), "utf8"), "part 0;part 1;part 2;part 3;part 4;");
+      await put;
       await store.close();
-      await rejectsWith(() => store.stat("x"), ErrorCodes.notAvailable, /closed/);
+      await rejectsWith(() => store.stat("slow"), ErrorCodes.notAvailable, /closed/);
+      await rejectsWith(() => store.put("x", bytes("x")), ErrorCodes.notAvailable, /closed/);
     });
   });
 
-  void it("[local] openBlobStore takes a directory path or a file: URL and creates the directory", async (t) => {
-    await withDir(t, async (dir) => {
+  it("[local] openBlobStore takes a directory path or a file: URL and creates the directory", async () => {
+    await withDir(async (dir) => {
       const byPath = await openBlobStore(join(dir, "by-path"));
       assert.equal(byPath.kind, "local");
       await byPath.put("k", bytes("path"));
@@ -284,7 +289,7 @@ void describe("local blob store", () => {
     });
   });
 
-  void it("[local] openBlobStore refuses s3:// for now and unknown schemes, naming the accepted forms", async () => {
+  it("[local] openBlobStore refuses s3:// for now and unknown schemes, naming the accepted forms", async () => {
     await rejectsWith(
       () => openBlobStore("s3://AKIAEXAMPLE:very-secret@bucket/prefix"),
       ErrorCodes.invalidArgument,

@@ -1,0 +1,41 @@
+import { type FileHandle, open } from "node:fs/promises";
+
+/** The `code` of a Node.js system error (`ENOENT`, `EISDIR`...), or undefined for anything else. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
+
+/**
+ * Flushes a directory's entries to disk, so a rename or a new file in it survives a power cut: fsyncing the
+ * file makes its bytes durable, only fsyncing its directory makes its name durable.
+ */
+export async function fsyncDirectory(path: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    // Some platforms (Windows) cannot open a directory at all; there is nothing more we can do there.
+    if (errnoCode(error) === "EISDIR" || errnoCode(error) === "EPERM") return;
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    // A few filesystems refuse fsync on directories (EINVAL); their renames are as durable as they get.
+    if (errnoCode(error) !== "EINVAL") throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes a small file and fsyncs it, creating it exclusively (the path is a fresh temp name). */
+export async function writeFileDurably(path: string, data: Uint8Array): Promise<void> {
+  const handle = await open(path, "wx", 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,51 @@
+import type { FileHandle } from "node:fs/promises";
+import { Writable } from "node:stream";
+
+// Big enough that a multi-GB copy is not dominated by per-call overhead, small enough to stay a rounding
+// error in memory per concurrent reader (fs.ReadStream uses 64 KiB for the same reasons).
+const readChunkBytes = 64 * 1024;
+
+/**
+ * Streams over a FileHandle that the caller keeps and closes. FileHandle.createReadStream/createWriteStream
+ * with `autoClose: false` keep a reference on the handle that is never released, so the caller's
+ * `handle.close()` would wait forever; FileHandle.read/write hold theirs only while a call is in flight, so
+ * a close after an abort waits for that one call and no longer.
+ */
+
+/** Reads `handle` from `start` to `end` (inclusive, default: to the end of the file) in chunks. */
+export async function* readChunks(
+  handle: FileHandle,
+  start = 0,
+  end = Number.POSITIVE_INFINITY,
+): AsyncGenerator<Buffer> {
+  let position = start;
+  while (position <= end) {
+    const length = Math.min(readChunkBytes, end - position + 1);
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/** A Writable appending to `handle`, which fsyncs the file before it reports 'finish'. */
+export function fileWriter(handle: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writeAll(handle, chunk).then(() => callback(), callback);
+    },
+    final(callback) {
+      handle.sync().then(() => callback(), callback);
+    },
+  });
+}
+
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  // write() may write less than asked (POSIX allows it), so loop until the whole chunk is down.
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
+}

@@ -1,0 +1,221 @@
+import { randomUUID } from "node:crypto";
+import { lstatSync, realpathSync } from "node:fs";
+import { lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { ErrorCodes, PermanentError } from "../../errors/errors.js";
+import { assertValidKey } from "../keys.js";
+import { errnoCode, fsyncDirectory } from "./durable-fs.js";
+
+/**
+ * Where things live under a local store's root:
+ *
+ *   <root>/<key>                    the bytes of each blob, so tools can read `localPath(key)` directly
+ *   <root>/.mediaflow/tmp/<uuid>    bodies being written, renamed into place when complete
+ *   <root>/.mediaflow/meta/<key>    each blob's sidecar (see sidecar.ts), mirroring the key tree
+ *
+ * One reserved name rather than several (`.tmp`, `.meta`): keys whose first segment is `.mediaflow` (in any
+ * letter case, for case-insensitive filesystems) are refused, and every other key, `.tmp/x` included, is an
+ * ordinary key that cannot collide with the store's own files. MinIO's single `.minio.sys` does the same.
+ */
+export const internalDirName = ".mediaflow";
+
+/** The only ways a put can find the tree in its way; see `ensureDirectory`. */
+type InTheWay = "conflict" | "replace";
+
+export class StoreLayout {
+  private constructor(
+    /** The real path of the root (symlinks in the configured path resolved once, at open). */
+    readonly root: string,
+    readonly tmpDir: string,
+    readonly metaDir: string,
+  ) {}
+
+  static async open(rootDir: string): Promise<StoreLayout> {
+    const configured = resolve(rootDir);
+    try {
+      await mkdir(configured, { recursive: true });
+      const root = await realpath(configured);
+      const layout = new StoreLayout(
+        root,
+        join(root, internalDirName, "tmp"),
+        join(root, internalDirName, "meta"),
+      );
+      await mkdir(layout.tmpDir, { recursive: true });
+      await mkdir(layout.metaDir, { recursive: true });
+      return layout;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new PermanentError(
+        ErrorCodes.invalidArgument,
+        `cannot use ${configured} as a blob store: ${message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** assertValidKey, plus the reserved first segment. */
+  assertKey(key: string): void {
+    assertValidKey(key);
+    if (this.isReserved(key.split("/", 1)[0] ?? "")) {
+      throw new PermanentError(
+        ErrorCodes.invalidKey,
+        `invalid storage key ${JSON.stringify(key)}: keys under ${internalDirName}/ are reserved for the local store's own files`,
+      );
+    }
+  }
+
+  isReserved(firstSegment: string): boolean {
+    return firstSegment.toLowerCase() === internalDirName;
+  }
+
+  tempPath(): string {
+    return join(this.tmpDir, randomUUID());
+  }
+
+  metaPath(key: string): string {
+    return join(this.metaDir, key);
+  }
+
+  /**
+   * The path of `key`'s bytes with its parent directory resolved through any symlinks, or undefined when the
+   * parent does not exist. Throws when the parent resolves outside the root: someone planted a symlink.
+   * The last component is not resolved: callers open it with O_NOFOLLOW.
+   */
+  async resolveExisting(key: string): Promise<string | undefined> {
+    const parent = dirname(join(this.root, key));
+    let realParent: string;
+    try {
+      realParent = await realpath(parent);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    this.assertInside(realParent, this.root, key);
+    return join(realParent, lastSegment(key));
+  }
+
+  /** resolveExisting for the synchronous `localPath`. */
+  resolveExistingSync(key: string): string | undefined {
+    let realParent: string;
+    try {
+      realParent = realpathSync(dirname(join(this.root, key)));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    this.assertInside(realParent, this.root, key);
+    const path = join(realParent, lastSegment(key));
+    try {
+      const stats = lstatSync(path);
+      if (stats.isSymbolicLink()) throw symlinkRefused(key);
+      return stats.isFile() ? path : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Creates the directories above `key` inside `base` (the root or the meta tree) one segment at a time,
+   * so that nothing is ever created through a symlink pointing outside `base`, and returns the real path
+   * of the parent. A file where a directory is needed is a conflict in the data tree (`a` exists and `a/b`
+   * is written) and a stale leftover in the meta tree, where it is replaced.
+   */
+  async ensureParent(base: string, key: string, inTheWay: InTheWay): Promise<string> {
+    const segments = key.split("/").slice(0, -1);
+    let current = base;
+    let index = 0;
+    while (index < segments.length) {
+      const next = join(current, segments[index] ?? "");
+      const stats = await lstat(next).catch((error: unknown) => {
+        if (errnoCode(error) === "ENOENT") return undefined;
+        throw error;
+      });
+      if (stats === undefined) {
+        try {
+          await mkdir(next);
+          await fsyncDirectory(current);
+        } catch (error) {
+          // Another writer made it first: look again.
+          if (errnoCode(error) !== "EEXIST") throw error;
+          continue;
+        }
+        current = next;
+        index += 1;
+      } else if (stats.isDirectory()) {
+        current = next;
+        index += 1;
+      } else if (stats.isSymbolicLink()) {
+        const real = await realpath(next);
+        this.assertInside(real, base, key);
+        if (!(await stat(real)).isDirectory()) throw conflict(key, segments.slice(0, index + 1).join("/"));
+        current = real;
+        index += 1;
+      } else if (inTheWay === "replace") {
+        await rm(next, { force: true });
+      } else {
+        throw conflict(key, segments.slice(0, index + 1).join("/"));
+      }
+    }
+    return current;
+  }
+
+  /** Removes the now-empty directories from `realParent` up to (not including) `base`. Best effort. */
+  async pruneEmptyParents(base: string, realParent: string): Promise<void> {
+    let dir = realParent;
+    while (dir !== base && dir.startsWith(base + sep)) {
+      try {
+        await rmdir(dir);
+      } catch (error) {
+        // ENOTEMPTY/EEXIST: still in use, which also means every ancestor is. ENOENT: already gone.
+        if (errnoCode(error) !== "ENOENT") return;
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  /** Removes temp files nobody has written to for `olderThanMs`: leftovers of a crashed process. */
+  async sweepTemps(olderThanMs: number, now = Date.now()): Promise<void> {
+    for (const name of await readdir(this.tmpDir)) {
+      const path = join(this.tmpDir, name);
+      try {
+        if ((await lstat(path)).mtimeMs < now - olderThanMs) await rm(path, { force: true, recursive: true });
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") throw error;
+      }
+    }
+  }
+
+  assertInside(realPath: string, base: string, key: string): void {
+    if (realPath === base || realPath.startsWith(base + sep)) return;
+    throw new PermanentError(
+      ErrorCodes.invalidKey,
+      `storage key ${JSON.stringify(key)} resolves outside the store root through a symbolic link; refusing it`,
+    );
+  }
+}
+
+export function symlinkRefused(key: string): PermanentError {
+  return new PermanentError(
+    ErrorCodes.invalidKey,
+    `storage key ${JSON.stringify(key)} is a symbolic link; the local store only serves regular files`,
+  );
+}
+
+export function conflict(key: string, blocking: string): PermanentError {
+  return new PermanentError(
+    ErrorCodes.conflict,
+    `cannot store ${JSON.stringify(key)}: on local disk ${JSON.stringify(blocking)} cannot be both a blob and a prefix of other keys`,
+  );
+}
+
+function lastSegment(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+function isMissing(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === "ENOENT" || code === "ENOTDIR";
+}

@@ -104,5 +104,9 @@ export interface StepContext<P> {
   /** A local path to read a stored blob from: the blob itself on local disk, else a copy in `workDir`. */
   localFile(key: string): Promise<string>;
   /** Stores a file this step made as one of its outputs, atomically, and describes it. */
-  saveOutput(name: string, path: string, options?: { contentType?: string; meta?: JsonObject }): Promise<StepOutput>;
+  saveOutput(
+    name: string,
+    path: string,
+    options?: { contentType?: string; meta?: JsonObject },
+  ): Promise<StepOutput>;
 }

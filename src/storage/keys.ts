@@ -2,6 +2,7 @@ import { ErrorCodes, PermanentError } from "../errors/errors.js";
 
 const maxKeyLength = 1024;
 // Printable ASCII and any non-ASCII letter; no control characters, no backslash.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const forbidden = /[\u0000-\u001f\u007f\\]/;
 
 /**

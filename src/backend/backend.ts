@@ -19,6 +19,15 @@ export interface Backend {
   transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T>;
   /** Reads outside a transaction; they see committed data. */
   readonly reads: BackendReads;
+  readonly apiKeys: ApiKeyStore;
+  /**
+   * Calls `listener` when a transaction (of this process or another) has committed work that is runnable
+   * now, so claimers can claim at once instead of at their next poll. Only a hint: a wake-up may come late,
+   * twice, for work someone else already claimed, or not at all (e.g. while the backend reconnects), so
+   * claimers must keep polling. Present only when `capabilities.supportsListenNotify`. Returns a function
+   * that removes the listener; closing the backend removes them all.
+   */
+  onWork?(listener: () => void): () => void;
   /** Idempotent. */
   close(): Promise<void>;
 }
@@ -157,4 +166,25 @@ export interface BackendReads {
   leaseTokens(taskIds: readonly number[]): Promise<Map<number, number>>;
   listTasks(jobId: string): Promise<TaskRecord[]>;
   queueDepth(now: number): Promise<QueueDepth[]>;
+  /** How many jobs there are in each status. */
+  jobCounts(): Promise<Record<JobStatus, number>>;
+}
+
+/** An API key as stored: never the key itself, only its SHA-256. */
+export interface ApiKeyRecord {
+  /** Public identifier, also the key's visible prefix (`mf_<id>_...`). */
+  id: string;
+  tenant: string;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface ApiKeyStore {
+  insert(record: ApiKeyRecord & { hash: string }): Promise<void>;
+  /** The key with this hash, revoked or not. */
+  findByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  list(tenant?: string): Promise<ApiKeyRecord[]>;
+  /** False when there is no such key. Revoking twice keeps the first time. */
+  revoke(id: string, at: number): Promise<boolean>;
 }

@@ -3,13 +3,17 @@ import { MediaflowError, ValidationError } from "../errors/errors.js";
 import { CliError, ExitCodes } from "./cli-error.js";
 import type { Command } from "./command.js";
 import { jobsCommand } from "./commands/jobs.js";
+import { keysCommand } from "./commands/keys.js";
 import { pipelinesCommand } from "./commands/pipelines.js";
 import { runCommand } from "./commands/run.js";
+import { serveCommand } from "./commands/serve.js";
 import { workerCommand } from "./commands/worker.js";
 
 const commands: Record<string, Command> = {
   run: runCommand,
+  serve: serveCommand,
   worker: workerCommand,
+  keys: keysCommand,
   jobs: jobsCommand,
   pipelines: pipelinesCommand,
 };
@@ -18,7 +22,9 @@ const help = `mediaflow: media processing pipelines
 
 usage:
   mediaflow run PIPELINE [INPUT] [--out DIR] [--set key=value]   run a pipeline end to end, here and now
+  mediaflow serve [--port 8080] [--workers N | --no-workers]     the HTTP API, with an embedded worker
   mediaflow worker [--concurrency N]                             run a worker on the configured database
+  mediaflow keys create --tenant NAME | list | revoke ID         API keys
   mediaflow jobs list|show|events|submit|cancel|retry ...        inspect and steer jobs
   mediaflow pipelines list|validate FILE|schema                  bundled pipelines, validation, JSON Schema
 

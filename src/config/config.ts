@@ -22,6 +22,9 @@ export const configDefaults = Object.freeze({
   stepTimeoutMs: 60 * 60_000,
   concurrency: Math.max(1, availableParallelism()),
   logLevel: "info",
+  port: 8080,
+  /** Loopback unless told otherwise: exposing the API is a decision, not a default. */
+  host: "127.0.0.1",
 });
 
 const durationMs = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -44,6 +47,10 @@ const configSchema = z.object({
   concurrency: z.coerce.number().int().min(1).max(1024).default(configDefaults.concurrency),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   tmpDir: z.string().min(1).default(tmpdir()),
+  port: z.coerce.number().int().min(0).max(65535).default(configDefaults.port),
+  host: z.string().min(1).default(configDefaults.host),
+  /** Signs download and upload URLs; every API process of one deployment must share it. */
+  secret: z.string().min(32, "must be at least 32 characters").optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -61,6 +68,10 @@ export interface Config {
   readonly concurrency: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   readonly tmpDir: string;
+  readonly port: number;
+  readonly host: string;
+  /** Undefined: one is generated and kept in the data directory. */
+  readonly secret: string | undefined;
 }
 
 /** The environment variables each setting is read from. */
@@ -75,6 +86,9 @@ export const environmentNames: Readonly<Record<keyof ConfigInput, string>> = Obj
   concurrency: "MEDIAFLOW_CONCURRENCY",
   logLevel: "MEDIAFLOW_LOG_LEVEL",
   tmpDir: "MEDIAFLOW_TMP_DIR",
+  port: "MEDIAFLOW_PORT",
+  host: "MEDIAFLOW_HOST",
+  secret: "MEDIAFLOW_SECRET",
 });
 
 /**
@@ -105,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<ConfigInput> =
     databaseUrl: value.databaseUrl ?? join(dataDir, "mediaflow.db"),
     storageUrl: value.storageUrl ?? join(dataDir, "blobs"),
     tmpDir: isAbsolute(value.tmpDir) ? value.tmpDir : resolve(value.tmpDir),
+    secret: value.secret,
   });
 }
 

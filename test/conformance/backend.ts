@@ -646,6 +646,19 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.equal((await engine.listJobs({ limit: 10, tenant: "nobody" })).length, 0);
     });
 
+    test("job counts by status cover every status", async ({ engine }) => {
+      await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
+      const { job } = await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
+      await engine.cancelJob(job.job.id);
+      assert.deepEqual(await engine.backend.reads.jobCounts(), {
+        queued: 1,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 1,
+      });
+    });
+
     test("queue depth counts queued and running tasks per step type", async ({ engine, clock }) => {
       await engine.createJob({ pipeline: pipeline({ a: {}, b: {}, c: { use: "test.other" } }), input: null });
       await engine.claimTasks({ workerId: "w", limit: 1, leaseMs, stepTypes: ["test.work"] });

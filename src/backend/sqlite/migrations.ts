@@ -80,4 +80,19 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX events_by_job ON events (job_id, seq);
     `,
   },
+  {
+    version: 2,
+    name: "API keys",
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+      CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
+    `,
+  },
 ];

@@ -1,4 +1,6 @@
+import type { JobStatus } from "../../engine/projection.js";
 import type {
+  ApiKeyStore,
   Backend,
   BackendCapabilities,
   BackendReads,
@@ -6,6 +8,7 @@ import type {
   QueueDepth,
   TaskRecord,
 } from "../backend.js";
+import { sqliteApiKeyStore } from "./api-keys.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
 import { eventStatements } from "./events.js";
 import { jobStatements } from "./jobs.js";
@@ -34,6 +37,7 @@ class SqliteBackend implements Backend {
   readonly kind = "sqlite" as const;
   readonly capabilities = capabilities;
   readonly reads: BackendReads;
+  readonly apiKeys: ApiKeyStore;
   private readonly writer: SqliteWriter;
   private readonly tx: BackendTransaction;
   private closed = false;
@@ -45,6 +49,7 @@ class SqliteBackend implements Backend {
     this.writer = new SqliteWriter(writerDb);
     this.tx = transactionOps(writerDb);
     this.reads = readOps(readerDb);
+    this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
   }
 
   async migrate(): Promise<void> {
@@ -89,6 +94,7 @@ function transactionOps(db: SqliteDatabase): BackendTransaction {
 function readOps(db: SqliteDatabase): BackendReads {
   const jobs = jobStatements(db);
   const events = eventStatements(db);
+  const countByStatus = db.prepare("SELECT status, count(*) AS count FROM jobs GROUP BY status");
   const tasksOf = db.prepare("SELECT * FROM tasks WHERE job_id = ? ORDER BY id");
   const tokens = db.prepare(`SELECT id, lease_token AS token FROM tasks
     WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'`);
@@ -109,5 +115,10 @@ function readOps(db: SqliteDatabase): BackendReads {
     },
     listTasks: async (jobId): Promise<TaskRecord[]> => (tasksOf.all(jobId) as TaskRow[]).map(taskFromRow),
     queueDepth: async (now) => depth.all(now) as QueueDepth[],
+    async jobCounts() {
+      const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      for (const row of countByStatus.all() as { status: JobStatus; count: number }[]) counts[row.status] = row.count;
+      return counts;
+    },
   };
 }

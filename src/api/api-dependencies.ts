@@ -1,0 +1,49 @@
+import type { Logger } from "pino";
+import type { Engine } from "../engine/engine.js";
+import type { PipelineSpec } from "../pipeline/types.js";
+import type { StepCatalog } from "../steps/catalog.js";
+import type { BlobStore } from "../storage/blob-store.js";
+import type { ApiMetrics } from "./metrics.js";
+import type { UrlSigner } from "./url-signer.js";
+
+/** Who a request acts for, from its API key. */
+export interface Principal {
+  tenant: string;
+  keyId: string;
+}
+
+export type Authenticate = (token: string) => Promise<Principal | undefined>;
+
+export interface ApiLimits {
+  /** The largest JSON body accepted. */
+  bodyBytes: number;
+  /** Requests per minute per API key. */
+  requestsPerMinute: number;
+  /** How long a signed download URL stays valid. */
+  downloadUrlTtlMs: number;
+  /** How often an event stream looks for events written by other processes. */
+  eventPollMs: number;
+}
+
+export const apiLimitDefaults: ApiLimits = Object.freeze({
+  bodyBytes: 1024 * 1024,
+  requestsPerMinute: 1200,
+  downloadUrlTtlMs: 60 * 60_000,
+  eventPollMs: 500,
+});
+
+/** Everything the HTTP API uses, passed in explicitly so tests can build it on real parts. */
+export interface ApiDependencies {
+  engine: Engine;
+  storage: BlobStore;
+  catalog: StepCatalog;
+  /** Pipelines every tenant may run by name. */
+  pipelines: ReadonlyMap<string, PipelineSpec>;
+  authenticate: Authenticate;
+  signer: UrlSigner;
+  metrics: ApiMetrics;
+  log: Logger;
+  limits: ApiLimits;
+  /** Checks the database and storage answer, for /readyz. */
+  ready(): Promise<void>;
+}

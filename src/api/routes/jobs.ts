@@ -1,0 +1,167 @@
+import { isDeepStrictEqual } from "node:util";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { jobProgress, type JobProjection } from "../../engine/projection.js";
+import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
+import { parsePipeline } from "../../pipeline/parse-pipeline.js";
+import type { PipelineSpec } from "../../pipeline/types.js";
+import type { JobInput } from "../../steps/step-type.js";
+import type { JsonValue } from "../../util/json.js";
+import type { ApiDependencies } from "../api-dependencies.js";
+import { principalOf } from "../app.js";
+import { jobSummaryView, jobView } from "../job-view.js";
+import {
+  createJobBody,
+  jobIdParams,
+  jobSummarySchema,
+  jobViewSchema,
+  listJobsQuery,
+  problemSchema,
+  retryJobBody,
+} from "../schemas.js";
+
+/** Creating, reading, listing, cancelling and retrying jobs, each scoped to the caller's tenant. */
+export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const view = (state: JobProjection) =>
+    jobView(state, { signer: deps.signer, ttlMs: deps.limits.downloadUrlTtlMs, now: Date.now() }, jobProgress(state));
+
+  // Another tenant's job answers exactly like a job that does not exist.
+  const findJob = async (id: string, tenant: string) => {
+    const state = await deps.engine.getJob(id, tenant);
+    if (state === undefined) throw new NotFoundError("job", id);
+    return state;
+  };
+
+  api.post(
+    "/jobs",
+    {
+      schema: {
+        summary: "Create a job",
+        body: createJobBody,
+        response: { 200: jobViewSchema, 202: jobViewSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = principalOf(request);
+      const body = request.body;
+      const pipeline = pipelineFor(body.pipeline, deps);
+      const input = body.input === undefined ? null : await inputFor(body.input, tenant, deps);
+      const params = (body.params ?? {}) as Record<string, JsonValue>;
+      const { job, created } = await deps.engine.createJob({
+        pipeline,
+        input,
+        params,
+        priority: body.priority,
+        idempotencyKey: body.idempotencyKey ?? null,
+        tenant,
+      });
+      if (!created && !sameRequest(job, pipeline, input, params)) {
+        throw new PermanentError(
+          ErrorCodes.conflict,
+          `idempotency key ${JSON.stringify(body.idempotencyKey)} was used for a different job (${job.job.id})`,
+        );
+      }
+      reply.header("location", `/v1/jobs/${job.job.id}`);
+      return reply.code(created ? 202 : 200).send(view(job));
+    },
+  );
+
+  api.get(
+    "/jobs/:id",
+    { schema: { summary: "Get a job", params: jobIdParams, response: { 200: jobViewSchema, 404: problemSchema } } },
+    async (request) => view(await findJob(request.params.id, principalOf(request).tenant)),
+  );
+
+  api.get(
+    "/jobs",
+    {
+      schema: {
+        summary: "List jobs, newest first",
+        querystring: listJobsQuery,
+        response: { 200: z.object({ jobs: z.array(jobSummarySchema), nextCursor: z.string().nullable() }) },
+      },
+    },
+    async (request) => {
+      const { status, pipeline, limit, cursor } = request.query;
+      const jobs = await deps.engine.listJobs({
+        tenant: principalOf(request).tenant,
+        status,
+        pipeline,
+        limit,
+        before: cursor === undefined ? undefined : Number(cursor),
+      });
+      const last = jobs.at(-1);
+      return {
+        jobs: jobs.map(jobSummaryView),
+        nextCursor: jobs.length === limit && last !== undefined ? String(last.createdSeq) : null,
+      };
+    },
+  );
+
+  api.delete(
+    "/jobs/:id",
+    { schema: { summary: "Cancel a job", params: jobIdParams, response: { 202: jobViewSchema, 404: problemSchema } } },
+    async (request, reply) => {
+      await findJob(request.params.id, principalOf(request).tenant);
+      const state = await deps.engine.cancelJob(request.params.id, "cancelled through the API");
+      return reply.code(202).send(view(state));
+    },
+  );
+
+  api.post(
+    "/jobs/:id/retry",
+    {
+      schema: {
+        summary: "Retry a job's failed, skipped and cancelled steps",
+        params: jobIdParams,
+        body: retryJobBody,
+        response: { 202: jobViewSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      await findJob(request.params.id, principalOf(request).tenant);
+      const state = await deps.engine.retryJob(request.params.id, { steps: request.body?.steps });
+      return reply.code(202).send(view(state));
+    },
+  );
+}
+
+function pipelineFor(pipeline: string | Record<string, unknown>, deps: ApiDependencies): PipelineSpec {
+  if (typeof pipeline === "string") {
+    const found = deps.pipelines.get(pipeline);
+    if (found === undefined) {
+      throw new PermanentError(ErrorCodes.invalidPipeline, `there is no pipeline named ${JSON.stringify(pipeline)}`);
+    }
+    return found;
+  }
+  return parsePipeline(JSON.stringify(pipeline), "body.pipeline", deps.catalog);
+}
+
+/** A client may only name files under its own tenant's prefix. */
+async function inputFor(input: { key: string } | { uploadId: string }, tenant: string, deps: ApiDependencies): Promise<JobInput> {
+  if ("uploadId" in input) {
+    throw new PermanentError(ErrorCodes.invalidArgument, "uploads are not available yet in this build");
+  }
+  const prefix = `tenants/${tenant}/`;
+  const info = input.key.startsWith(prefix) ? await deps.storage.stat(input.key) : undefined;
+  if (info === undefined) throw new NotFoundError("file", input.key);
+  const filename = input.key.split("/").at(-1) ?? "input";
+  const result: JobInput = { key: input.key, filename, bytes: info.bytes };
+  if (info.contentType !== undefined) result.contentType = info.contentType;
+  return result;
+}
+
+function sameRequest(
+  existing: JobProjection,
+  pipeline: PipelineSpec,
+  input: JobInput | null,
+  params: Record<string, JsonValue>,
+): boolean {
+  return (
+    existing.job.pipelineName === pipeline.name &&
+    isDeepStrictEqual(existing.job.input?.key ?? null, input?.key ?? null) &&
+    isDeepStrictEqual(existing.job.params, params)
+  );
+}

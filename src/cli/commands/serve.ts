@@ -1,0 +1,72 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createApiKey } from "../../api/api-keys.js";
+import { createApi } from "../../api/start-api.js";
+import { loadConfig } from "../../config/config.js";
+import { bundledPipelinesDir } from "../../pipeline/bundled-pipelines.js";
+import { createLogger } from "../../runtime/logger.js";
+import { openRuntime, type Runtime } from "../../runtime/open-runtime.js";
+import { builtinCatalog } from "../../steps/builtin-steps.js";
+import { parseCommandArgs, parseIntegerOption } from "../args.js";
+import { CliError, ExitCodes } from "../cli-error.js";
+import type { Command } from "../command.js";
+
+const usage = "mediaflow serve [--port 8080] [--host 127.0.0.1] [--workers N | --no-workers] [--pipelines DIR]";
+
+/**
+ * The HTTP API with the bundled pipelines and, unless --no-workers, an embedded worker running N tasks at
+ * once. On first start with no API key it makes one for tenant `default`, prints it once and keeps it in a
+ * file only its owner can read.
+ */
+export const serveCommand: Command = async (context) => {
+  const { values, positionals } = parseCommandArgs(
+    "serve",
+    context.args,
+    {
+      port: { type: "string" },
+      host: { type: "string" },
+      workers: { type: "string" },
+      "no-workers": { type: "boolean" },
+      pipelines: { type: "string" },
+    },
+    usage,
+  );
+  if (positionals.length > 0) throw new CliError(`unexpected arguments: ${positionals.join(" ")}\nusage: ${usage}`);
+  const workers = parseIntegerOption(values.workers, "workers");
+  if (workers !== undefined && workers < 1) throw new CliError("--workers must be at least 1 (or use --no-workers)");
+  const config = loadConfig(context.env, { port: values.port, host: values.host, concurrency: workers });
+  const log = createLogger(config.logLevel);
+  const runtime = await openRuntime(config, builtinCatalog(), log);
+  try {
+    const app = await createApi(runtime, { pipelinesDir: values.pipelines ?? bundledPipelinesDir });
+    await firstKey(runtime, context.stdout);
+    const address = await app.listen({ port: config.port, host: config.host });
+    const worker = values["no-workers"] ? undefined : runtime.createWorker();
+    worker?.start();
+    context.stdout.write(
+      `mediaflow API listening on ${address} (${worker === undefined ? "no embedded workers" : `embedded worker, ${config.concurrency} at once`})\n`,
+    );
+    await new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      context.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    log.info("stopping: no new requests, finishing running tasks (signal again to force)");
+    void context.forced.then(() => worker?.stop({ force: true }));
+    await app.close();
+    await worker?.stop();
+    return ExitCodes.ok;
+  } finally {
+    await runtime.close();
+  }
+};
+
+async function firstKey(runtime: Runtime, stdout: NodeJS.WriteStream): Promise<void> {
+  if ((await runtime.backend.apiKeys.list()).length > 0) return;
+  const { key } = await createApiKey(runtime.backend.apiKeys, "default", "created on first start");
+  await mkdir(runtime.config.dataDir, { recursive: true });
+  const path = join(runtime.config.dataDir, "initial-api-key");
+  await writeFile(path, `${key}\n`, { mode: 0o600 });
+  stdout.write(
+    `No API key existed, so one was made for tenant "default":\n\n  ${key}\n\nIt is shown once; a copy is kept in ${path} (readable only by its owner).\n`,
+  );
+}

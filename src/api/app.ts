@@ -3,7 +3,7 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { ApiDependencies, Principal } from "./api-dependencies.js";
-import { problemFor, handleError, sendProblem } from "./problem.js";
+import { handleError, problemFor, sendProblem } from "./problem.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -37,7 +37,10 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problemFor("not_found", 404, `no route ${request.method} ${request.url.split("?")[0]}`)),
+    sendProblem(
+      reply,
+      problemFor("not_found", 404, `no route ${request.method} ${request.url.split("?")[0]}`),
+    ),
   );
   app.decorateRequest("principal", undefined);
 
@@ -72,7 +75,13 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
           reply.header("www-authenticate", 'Bearer realm="mediaflow"');
           return sendProblem(
             reply,
-            problemFor("unauthorized", 401, match === null ? "an API key is required: Authorization: Bearer <key>" : "the API key is not valid"),
+            problemFor(
+              "unauthorized",
+              401,
+              match === null
+                ? "an API key is required: Authorization: Bearer <key>"
+                : "the API key is not valid",
+            ),
           );
         }
         request.principal = principal;
@@ -83,7 +92,11 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
         keyGenerator: (request) => request.principal?.keyId ?? request.ip,
         allowList: (request) => request.url.startsWith("/v1/openapi.json"),
         errorResponseBuilder: (_request, context) => ({
-          ...problemFor("rate_limited", 429, `too many requests: at most ${context.max} a minute; retry after ${context.after}`),
+          ...problemFor(
+            "rate_limited",
+            429,
+            `too many requests: at most ${context.max} a minute; retry after ${context.after}`,
+          ),
           statusCode: 429,
         }),
       });

@@ -83,13 +83,21 @@ export class ApiMetrics {
     for (const event of events) {
       const key = `${event.jobId}/${event.step}/${event.part}`;
       if (event.type === "step.started") this.startedAt.set(key, event.at);
-      else if (event.type === "step.succeeded" || event.type === "step.failed" || event.type === "step.retrying") {
+      else if (
+        event.type === "step.succeeded" ||
+        event.type === "step.failed" ||
+        event.type === "step.retrying"
+      ) {
         const started = this.startedAt.get(key);
         if (started === undefined) continue;
         this.startedAt.delete(key);
         const outcome = event.type === "step.succeeded" ? "succeeded" : "failed";
         this.stepDuration.observe({ step: event.step ?? "", outcome }, (event.at - started) / 1000);
-      } else if (event.type === "job.succeeded" || event.type === "job.failed" || event.type === "job.cancelled") {
+      } else if (
+        event.type === "job.succeeded" ||
+        event.type === "job.failed" ||
+        event.type === "job.cancelled"
+      ) {
         this.jobsFinished.inc({ status: event.type.slice(4) });
       }
     }

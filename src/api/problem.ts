@@ -19,7 +19,12 @@ export interface Problem {
 
 export const problemTypeBase = "https://mediaflow.dev/problems/";
 
-export function problemFor(code: string, status: number, detail: string, extra: Partial<Problem> = {}): Problem {
+export function problemFor(
+  code: string,
+  status: number,
+  detail: string,
+  extra: Partial<Problem> = {},
+): Problem {
   return { type: `${problemTypeBase}${code}`, title: titleOf(code), status, detail, code, ...extra };
 }
 
@@ -40,14 +45,20 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
       message: issue.message ?? "is invalid",
     }));
     const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
-    return sendProblem(reply, problemFor("validation_failed", 422, detail, { errors, instance: request.url }));
+    return sendProblem(
+      reply,
+      problemFor("validation_failed", 422, detail, { errors, instance: request.url }),
+    );
   }
   if (error instanceof ValidationError) {
     const errors = error.issues.map((issue) => ({ path: issue.path, message: issue.message }));
     return sendProblem(reply, problemFor(error.code, 422, error.message, { errors, instance: request.url }));
   }
   if (error instanceof MediaflowError) {
-    return sendProblem(reply, problemFor(error.code, httpStatusFor(error.code), error.message, { instance: request.url }));
+    return sendProblem(
+      reply,
+      problemFor(error.code, httpStatusFor(error.code), error.message, { instance: request.url }),
+    );
   }
   // Fastify's own errors (body too large, bad JSON, unsupported content type) carry a status code.
   const status = typeof error.statusCode === "number" ? error.statusCode : 500;

@@ -5,7 +5,9 @@ import { z } from "zod";
 const jsonValue: z.ZodType<unknown> = z.unknown();
 
 export const jobInputSchema = z.union([
-  z.strictObject({ key: z.string().min(1).max(1024).describe("a file already in storage, under tenants/<tenant>/") }),
+  z.strictObject({
+    key: z.string().min(1).max(1024).describe("a file already in storage, under tenants/<tenant>/"),
+  }),
   z.strictObject({ uploadId: z.string().min(1).max(200).describe("a completed upload") }),
 ]);
 
@@ -43,7 +45,13 @@ export const jobViewSchema = z.object({
     }),
   ),
   outputs: z.array(
-    z.object({ step: z.string(), name: z.string(), contentType: z.string(), bytes: z.number(), url: z.string() }),
+    z.object({
+      step: z.string(),
+      name: z.string(),
+      contentType: z.string(),
+      bytes: z.number(),
+      url: z.string(),
+    }),
   ),
   error: errorInfoSchema.nullable(),
 });
@@ -68,7 +76,9 @@ export const listJobsQuery = z.strictObject({
 
 export const jobIdParams = z.strictObject({ id: z.string().min(1).max(100) });
 
-export const retryJobBody = z.strictObject({ steps: z.array(z.string().min(1)).min(1).optional() }).optional();
+export const retryJobBody = z
+  .strictObject({ steps: z.array(z.string().min(1)).min(1).optional() })
+  .optional();
 
 export const eventsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),

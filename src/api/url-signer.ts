@@ -15,7 +15,13 @@ export class UrlSigner {
     return `expires=${expires}&signature=${this.signature(method, path, expires)}`;
   }
 
-  check(method: string, path: string, expires: string | undefined, signature: string | undefined, now: number): SignatureCheck {
+  check(
+    method: string,
+    path: string,
+    expires: string | undefined,
+    signature: string | undefined,
+    now: number,
+  ): SignatureCheck {
     if (expires === undefined || signature === undefined || !/^\d{1,12}$/.test(expires)) return "invalid";
     const expected = Buffer.from(this.signature(method, path, Number(expires)));
     const given = Buffer.from(signature);
@@ -25,6 +31,8 @@ export class UrlSigner {
   }
 
   private signature(method: string, path: string, expires: number): string {
-    return createHmac("sha256", this.secret).update(`${method.toUpperCase()}\n${path}\n${expires}`).digest("base64url");
+    return createHmac("sha256", this.secret)
+      .update(`${method.toUpperCase()}\n${path}\n${expires}`)
+      .digest("base64url");
   }
 }

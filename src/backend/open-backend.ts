@@ -1,25 +1,21 @@
 import { fileURLToPath } from "node:url";
 import { ErrorCodes, PermanentError } from "../errors/errors.js";
 import type { Backend } from "./backend.js";
+import { openPostgresBackend } from "./postgres/postgres-backend.js";
 import { openSqliteBackend } from "./sqlite/sqlite-backend.js";
 
 /**
  * Opens the backend a database URL names: a file path or `sqlite:` URL (embedded), or `postgres://`.
  */
 export async function openBackend(url: string): Promise<Backend> {
-  if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new PermanentError(
-      ErrorCodes.invalidArgument,
-      "PostgreSQL is not available in this build yet; use a SQLite file path for MEDIAFLOW_DATABASE_URL",
-    );
-  }
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresBackend(url);
   if (url.startsWith("file:")) return openSqliteBackend(fileURLToPath(url));
   if (url.startsWith("sqlite:"))
     return openSqliteBackend(url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, ""));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new PermanentError(
       ErrorCodes.invalidArgument,
-      `unsupported database URL ${JSON.stringify(url)}: use a SQLite file path or sqlite:PATH`,
+      `unsupported database URL ${JSON.stringify(url)}: use a SQLite file path, sqlite:PATH or postgres://`,
     );
   }
   return openSqliteBackend(url);

@@ -26,12 +26,16 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDependencies)
         summary: "A job's events (JSON, or a live text/event-stream)",
         params: jobIdParams,
         querystring: eventsQuery,
-        response: { 200: z.object({ events: z.array(z.unknown()), lastSeq: z.number() }), 404: problemSchema },
+        response: {
+          200: z.object({ events: z.array(z.unknown()), lastSeq: z.number() }),
+          404: problemSchema,
+        },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
-      if ((await deps.engine.getJob(id, principalOf(request).tenant)) === undefined) throw new NotFoundError("job", id);
+      if ((await deps.engine.getJob(id, principalOf(request).tenant)) === undefined)
+        throw new NotFoundError("job", id);
       const resumeFrom = Number(request.headers["last-event-id"] ?? Number.NaN);
       const after = Number.isInteger(resumeFrom) && resumeFrom >= 0 ? resumeFrom : request.query.after;
       if ((request.headers.accept ?? "").includes("text/event-stream")) {

@@ -11,14 +11,24 @@ export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies):
   app.get("/files/*", { schema: { hide: true } }, async (request, reply) => {
     const [path = "", search = ""] = request.url.split("?");
     const query = new URLSearchParams(search);
-    const check = deps.signer.check("GET", path, query.get("expires") ?? undefined, query.get("signature") ?? undefined, Date.now());
+    const check = deps.signer.check(
+      "GET",
+      path,
+      query.get("expires") ?? undefined,
+      query.get("signature") ?? undefined,
+      Date.now(),
+    );
     if (check !== "valid") {
-      const detail = check === "expired" ? "this link has expired; ask the API for a new one" : "the link's signature does not match";
+      const detail =
+        check === "expired"
+          ? "this link has expired; ask the API for a new one"
+          : "the link's signature does not match";
       return sendProblem(reply, problemFor("forbidden", 403, detail));
     }
     const key = path.slice("/files/".length).split("/").map(decodeURIComponent).join("/");
     const info = await deps.storage.stat(key);
-    if (info === undefined) return sendProblem(reply, problemFor("not_found", 404, "the file no longer exists"));
+    if (info === undefined)
+      return sendProblem(reply, problemFor("not_found", 404, "the file no longer exists"));
 
     const etag = `"${info.etag}"`;
     reply.header("etag", etag);
@@ -33,7 +43,10 @@ export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies):
     const range = parseRange(request.headers.range, info.bytes);
     if (range === "unsatisfiable") {
       reply.header("content-range", `bytes */${info.bytes}`);
-      return sendProblem(reply, problemFor(ErrorCodes.rangeNotSatisfiable, 416, `the file has ${info.bytes} bytes`));
+      return sendProblem(
+        reply,
+        problemFor(ErrorCodes.rangeNotSatisfiable, 416, `the file has ${info.bytes} bytes`),
+      );
     }
     if (range === undefined) {
       reply.header("content-length", info.bytes);
@@ -47,7 +60,10 @@ export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies):
 }
 
 /** One `bytes=` range (the only kind players send); several ranges are served whole. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | undefined {
   if (header === undefined) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (match === null) return undefined;
@@ -67,4 +83,3 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   if (start >= size || start > end) return "unsatisfiable";
   return { start, end };
 }
-

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { jobProgress, type JobProjection } from "../../engine/projection.js";
+import { type JobProjection, jobProgress } from "../../engine/projection.js";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
 import { parsePipeline } from "../../pipeline/parse-pipeline.js";
 import type { PipelineSpec } from "../../pipeline/types.js";
@@ -25,7 +25,11 @@ import {
 export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const view = (state: JobProjection) =>
-    jobView(state, { signer: deps.signer, ttlMs: deps.limits.downloadUrlTtlMs, now: Date.now() }, jobProgress(state));
+    jobView(
+      state,
+      { signer: deps.signer, ttlMs: deps.limits.downloadUrlTtlMs, now: Date.now() },
+      jobProgress(state),
+    );
 
   // Another tenant's job answers exactly like a job that does not exist.
   const findJob = async (id: string, tenant: string) => {
@@ -40,7 +44,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
       schema: {
         summary: "Create a job",
         body: createJobBody,
-        response: { 200: jobViewSchema, 202: jobViewSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        response: {
+          200: jobViewSchema,
+          202: jobViewSchema,
+          404: problemSchema,
+          409: problemSchema,
+          422: problemSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -70,7 +80,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
 
   api.get(
     "/jobs/:id",
-    { schema: { summary: "Get a job", params: jobIdParams, response: { 200: jobViewSchema, 404: problemSchema } } },
+    {
+      schema: {
+        summary: "Get a job",
+        params: jobIdParams,
+        response: { 200: jobViewSchema, 404: problemSchema },
+      },
+    },
     async (request) => view(await findJob(request.params.id, principalOf(request).tenant)),
   );
 
@@ -102,7 +118,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
 
   api.delete(
     "/jobs/:id",
-    { schema: { summary: "Cancel a job", params: jobIdParams, response: { 202: jobViewSchema, 404: problemSchema } } },
+    {
+      schema: {
+        summary: "Cancel a job",
+        params: jobIdParams,
+        response: { 202: jobViewSchema, 404: problemSchema },
+      },
+    },
     async (request, reply) => {
       await findJob(request.params.id, principalOf(request).tenant);
       const state = await deps.engine.cancelJob(request.params.id, "cancelled through the API");
@@ -132,7 +154,10 @@ function pipelineFor(pipeline: string | Record<string, unknown>, deps: ApiDepend
   if (typeof pipeline === "string") {
     const found = deps.pipelines.get(pipeline);
     if (found === undefined) {
-      throw new PermanentError(ErrorCodes.invalidPipeline, `there is no pipeline named ${JSON.stringify(pipeline)}`);
+      throw new PermanentError(
+        ErrorCodes.invalidPipeline,
+        `there is no pipeline named ${JSON.stringify(pipeline)}`,
+      );
     }
     return found;
   }
@@ -140,7 +165,11 @@ function pipelineFor(pipeline: string | Record<string, unknown>, deps: ApiDepend
 }
 
 /** A client may only name files under its own tenant's prefix. */
-async function inputFor(input: { key: string } | { uploadId: string }, tenant: string, deps: ApiDependencies): Promise<JobInput> {
+async function inputFor(
+  input: { key: string } | { uploadId: string },
+  tenant: string,
+  deps: ApiDependencies,
+): Promise<JobInput> {
   if ("uploadId" in input) {
     throw new PermanentError(ErrorCodes.invalidArgument, "uploads are not available yet in this build");
   }

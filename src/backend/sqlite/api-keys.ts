@@ -18,13 +18,21 @@ const fromRow = (row: ApiKeyRow): ApiKeyRecord => ({
 });
 
 /** API keys: writes through the shared writer, reads on the reader connection. */
-export function sqliteApiKeyStore(writerDb: SqliteDatabase, writer: SqliteWriter, readerDb: SqliteDatabase): ApiKeyStore {
+export function sqliteApiKeyStore(
+  writerDb: SqliteDatabase,
+  writer: SqliteWriter,
+  readerDb: SqliteDatabase,
+): ApiKeyStore {
   const insert = writerDb.prepare(
     "INSERT INTO api_keys (id, tenant, name, hash, created_at) VALUES (@id, @tenant, @name, @hash, @createdAt)",
   );
   const revoke = writerDb.prepare("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?");
-  const byHash = readerDb.prepare("SELECT id, tenant, name, created_at, revoked_at FROM api_keys WHERE hash = ?");
-  const all = readerDb.prepare("SELECT id, tenant, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id");
+  const byHash = readerDb.prepare(
+    "SELECT id, tenant, name, created_at, revoked_at FROM api_keys WHERE hash = ?",
+  );
+  const all = readerDb.prepare(
+    "SELECT id, tenant, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+  );
   const ofTenant = readerDb.prepare(
     "SELECT id, tenant, name, created_at, revoked_at FROM api_keys WHERE tenant = ? ORDER BY created_at, id",
   );

@@ -116,8 +116,15 @@ function readOps(db: SqliteDatabase): BackendReads {
     listTasks: async (jobId): Promise<TaskRecord[]> => (tasksOf.all(jobId) as TaskRow[]).map(taskFromRow),
     queueDepth: async (now) => depth.all(now) as QueueDepth[],
     async jobCounts() {
-      const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
-      for (const row of countByStatus.all() as { status: JobStatus; count: number }[]) counts[row.status] = row.count;
+      const counts: Record<JobStatus, number> = {
+        queued: 0,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+      };
+      for (const row of countByStatus.all() as { status: JobStatus; count: number }[])
+        counts[row.status] = row.count;
       return counts;
     },
   };

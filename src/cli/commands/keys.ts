@@ -20,11 +20,18 @@ export const keysCommand: Command = async (context) => {
   try {
     switch (action) {
       case "create": {
-        const { values } = parseCommandArgs("keys create", args, { tenant: { type: "string" }, name: { type: "string" } }, usage);
+        const { values } = parseCommandArgs(
+          "keys create",
+          args,
+          { tenant: { type: "string" }, name: { type: "string" } },
+          usage,
+        );
         const tenant = values.tenant;
         if (tenant === undefined) throw new CliError(`missing --tenant\nusage: ${usage}`);
         if (!tenantPattern.test(tenant)) {
-          throw new CliError("--tenant must be lowercase letters, digits, - and _ (at most 63), starting with a letter or digit");
+          throw new CliError(
+            "--tenant must be lowercase letters, digits, - and _ (at most 63), starting with a letter or digit",
+          );
         }
         const { key, record } = await createApiKey(store, tenant, values.name ?? null);
         context.stdout.write(`${key}\n`);
@@ -34,8 +41,11 @@ export const keysCommand: Command = async (context) => {
       case "list": {
         const { values } = parseCommandArgs("keys list", args, { tenant: { type: "string" } }, usage);
         for (const key of await store.list(values.tenant)) {
-          const state = key.revokedAt === null ? "active" : `revoked ${new Date(key.revokedAt).toISOString()}`;
-          context.stdout.write(`${key.id}  ${key.tenant.padEnd(16)} ${new Date(key.createdAt).toISOString()}  ${state}  ${key.name ?? ""}\n`);
+          const state =
+            key.revokedAt === null ? "active" : `revoked ${new Date(key.revokedAt).toISOString()}`;
+          context.stdout.write(
+            `${key.id}  ${key.tenant.padEnd(16)} ${new Date(key.createdAt).toISOString()}  ${state}  ${key.name ?? ""}\n`,
+          );
         }
         return ExitCodes.ok;
       }

@@ -11,7 +11,8 @@ import { parseCommandArgs, parseIntegerOption } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command } from "../command.js";
 
-const usage = "mediaflow serve [--port 8080] [--host 127.0.0.1] [--workers N | --no-workers] [--pipelines DIR]";
+const usage =
+  "mediaflow serve [--port 8080] [--host 127.0.0.1] [--workers N | --no-workers] [--pipelines DIR]";
 
 /**
  * The HTTP API with the bundled pipelines and, unless --no-workers, an embedded worker running N tasks at
@@ -31,9 +32,11 @@ export const serveCommand: Command = async (context) => {
     },
     usage,
   );
-  if (positionals.length > 0) throw new CliError(`unexpected arguments: ${positionals.join(" ")}\nusage: ${usage}`);
+  if (positionals.length > 0)
+    throw new CliError(`unexpected arguments: ${positionals.join(" ")}\nusage: ${usage}`);
   const workers = parseIntegerOption(values.workers, "workers");
-  if (workers !== undefined && workers < 1) throw new CliError("--workers must be at least 1 (or use --no-workers)");
+  if (workers !== undefined && workers < 1)
+    throw new CliError("--workers must be at least 1 (or use --no-workers)");
   const config = loadConfig(context.env, { port: values.port, host: values.host, concurrency: workers });
   const log = createLogger(config.logLevel);
   const runtime = await openRuntime(config, builtinCatalog(), log);

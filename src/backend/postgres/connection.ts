@@ -1,0 +1,262 @@
+import type { CustomTypesConfig, PoolClient, QueryResult, QueryResultRow } from "pg";
+import pg from "pg";
+import { ErrorCodes, MediaflowError, PermanentError } from "../../errors/errors.js";
+
+/** What the statement modules need: a pool (autocommit reads) or a client inside a transaction. */
+export interface Sql {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface PoolSettings {
+  /** The PostgreSQL schema the tables live in; every pooled connection gets it as its search_path. */
+  schema: string;
+  poolSize: number;
+}
+
+/**
+ * Schema names are put into connection options and DDL unquoted, so only plain lower-case identifiers are
+ * accepted (PostgreSQL's limit is 63 bytes).
+ */
+const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkSchemaName(schema: string): void {
+  if (!schemaNamePattern.test(schema)) {
+    throw new PermanentError(
+      ErrorCodes.invalidArgument,
+      `invalid PostgreSQL schema name ${JSON.stringify(schema)}: use lower-case letters, digits and _`,
+    );
+  }
+}
+
+/**
+ * A session that stays idle inside a transaction this long is ended by the server. Transactions here do no
+ * I/O of their own and take milliseconds; one left open (a stalled process) would keep its row locks and,
+ * worse, the event-order lock every writer needs (see events.ts), so it must not outlive a minute.
+ */
+const idleInTransactionTimeoutMs = 60_000;
+
+/**
+ * The connection settings for one role of this backend: the URL with the schema's search_path added to
+ * its `options` (merged with any the URL carries, since pg lets the URL's parameters win over ours).
+ */
+export function connectionConfig(url: string, schema: string, role: string): pg.ClientConfig {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // The URL may hold a password, so it is not echoed.
+    throw new PermanentError(ErrorCodes.invalidArgument, "the PostgreSQL URL is not a valid URL");
+  }
+  const existing = parsed.searchParams.get("options");
+  const searchPath = `-c search_path=${schema}`;
+  parsed.searchParams.set("options", existing === null ? searchPath : `${existing} ${searchPath}`);
+  return {
+    connectionString: parsed.toString(),
+    application_name: `mediaflow-${role}:${schema}`,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    types,
+  };
+}
+
+export function createPool(url: string, settings: PoolSettings): pg.Pool {
+  const pool = new pg.Pool({ ...connectionConfig(url, settings.schema, "backend"), max: settings.poolSize });
+  // An idle pooled connection that the server drops (restart, pg_terminate_backend) is removed by the pool,
+  // which also emits this event; without a listener it would crash the process. The next checkout connects
+  // afresh, and a transaction that was using a dropped connection is retried by runTransaction.
+  pool.on("error", () => {});
+  return pool;
+}
+
+const int8Oid = 20;
+
+/**
+ * BIGINT columns (epoch milliseconds, sequence numbers, task ids and lease tokens) are read as numbers: all
+ * stay far below 2^53. pg returns strings by default to be safe; a value that would lose precision throws.
+ */
+function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value))
+    throw new RangeError(`BIGINT ${text} does not fit in a JavaScript number`);
+  return value;
+}
+
+const types: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === int8Oid && format !== "binary"
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format)) as CustomTypesConfig["getTypeParser"],
+};
+
+/**
+ * Keys of the advisory locks this backend takes, as (purpose, schema) pairs: each schema is its own
+ * deployment (or test), so they do not wait for one another.
+ */
+export const lockPurposes = {
+  /** Held while migrating, so that two processes starting at once do not both apply a migration. */
+  migrate: 0x6d660001,
+  /** Held from the first event appended until commit: see events.ts. */
+  eventOrder: 0x6d660002,
+};
+
+/** A 32-bit FNV-1a hash of the schema name, as the signed int4 pg_advisory_xact_lock(int4, int4) takes. */
+export function schemaLockKey(schema: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(schema, "utf8")) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash | 0;
+}
+
+interface Verdict {
+  retryable: boolean;
+  reason: string;
+}
+
+/**
+ * Which failures a transaction is re-run for, keyed by the error's `code`: a SQLSTATE, a SQLSTATE class
+ * (its first two characters, used when the exact code is not listed), or a Node socket error code. Anything
+ * not listed is not retried: a bug, a constraint the engine handles, or a misconfiguration.
+ */
+const failures: Record<string, Verdict> = {
+  "40001": {
+    retryable: true,
+    reason: "serialization_failure: a concurrent transaction won; a re-run sees it",
+  },
+  "40P01": { retryable: true, reason: "deadlock_detected: the server aborted this side of a lock cycle" },
+  "40003": { retryable: false, reason: "statement_completion_unknown: a re-run could apply it twice" },
+  "40": { retryable: false, reason: "transaction_rollback: other rollbacks are constraint failures" },
+  "08": { retryable: true, reason: "connection_exception: the connection failed and took the transaction" },
+  "57P01": { retryable: true, reason: "admin_shutdown: this session was terminated; a new one will do" },
+  "57P02": { retryable: true, reason: "crash_shutdown: the server is restarting after a crash" },
+  "57P03": { retryable: true, reason: "cannot_connect_now: the server is starting up" },
+  "53300": { retryable: true, reason: "too_many_connections: slots free up as other clients leave" },
+  "55P03": { retryable: true, reason: "lock_not_available: a lock_timeout ran out; the holder will finish" },
+  "25P03": { retryable: true, reason: "idle_in_transaction_session_timeout: the server rolled it back" },
+  ECONNRESET: { retryable: true, reason: "the server or network dropped the connection" },
+  ECONNREFUSED: { retryable: true, reason: "the server is not accepting connections (restarting)" },
+  EPIPE: { retryable: true, reason: "the connection was closed while writing" },
+  ETIMEDOUT: { retryable: true, reason: "the network timed out" },
+  EHOSTUNREACH: { retryable: true, reason: "the network is briefly unreachable" },
+  ENETUNREACH: { retryable: true, reason: "the network is briefly unreachable" },
+  EAI_AGAIN: { retryable: true, reason: "DNS lookup failed temporarily" },
+};
+
+/** The connection broke during the transaction, before COMMIT was sent: the server has rolled it back. */
+export class ConnectionLostError extends MediaflowError {
+  constructor(cause: unknown) {
+    super(ErrorCodes.notAvailable, `the connection to PostgreSQL was lost: ${messageOf(cause)}`, { cause });
+  }
+}
+
+/** The connection broke while COMMIT was in flight: it may or may not have committed, so it is not re-run. */
+export class CommitOutcomeUnknownError extends MediaflowError {
+  constructor(cause: unknown) {
+    super(
+      ErrorCodes.notAvailable,
+      `the connection to PostgreSQL was lost while committing; the transaction may have committed: ${messageOf(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** Whether a failed transaction may be run again, and why. */
+export function classifyFailure(error: unknown): Verdict {
+  if (error instanceof CommitOutcomeUnknownError) {
+    return { retryable: false, reason: "the commit may have happened; a re-run could apply it twice" };
+  }
+  if (error instanceof ConnectionLostError) {
+    return { retryable: true, reason: "the connection broke before COMMIT; the server rolled back" };
+  }
+  const code = codeOf(error);
+  if (code === undefined) return { retryable: false, reason: "not a database error" };
+  const verdict = failures[code] ?? (code.length === 5 ? failures[code.slice(0, 2)] : undefined);
+  return verdict ?? { retryable: false, reason: `${code} is not a transient failure` };
+}
+
+function codeOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Attempts per transaction, and the backoff between them: doubling from `firstRetryDelayMs`, each delay
+ * drawn from its upper half so that transactions that failed together do not retry together. Five attempts
+ * ride out a deadlock or a dropped connection (about 0.4 s of waiting in all); a longer outage is the
+ * caller's to handle (workers poll again, API clients retry).
+ */
+const maxAttempts = 5;
+const firstRetryDelayMs = 25;
+
+/** One attempt at a transaction. */
+export interface TransactionAttempt {
+  client: PoolClient;
+  /**
+   * Statements sent in the same message as COMMIT, just before it (a NOTIFY): one round trip fewer while
+   * the transaction holds its locks. Literal SQL without parameters.
+   */
+  atCommit: string[];
+}
+
+/**
+ * Runs `work` in a transaction on one pooled connection, and runs it again (on a fresh connection when the
+ * old one broke) if it fails in a way classified retryable. `work` must therefore be safe to re-run: it may
+ * only use the attempt it is given, whose writes are rolled back with it.
+ */
+export async function runTransaction<T>(
+  pool: pg.Pool,
+  work: (attempt: TransactionAttempt) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await attemptTransaction(pool, work);
+    } catch (error) {
+      if (attempt >= maxAttempts || !classifyFailure(error).retryable) throw error;
+      const ceiling = firstRetryDelayMs * 2 ** (attempt - 1);
+      await new Promise((resolve) => setTimeout(resolve, ceiling * (0.5 + Math.random() / 2)));
+    }
+  }
+}
+
+async function attemptTransaction<T>(
+  pool: pg.Pool,
+  work: (attempt: TransactionAttempt) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  // pg reports a dropped connection as an 'error' event on the client (and then fails every later query
+  // with a message but no code), so the event is what tells a lost connection from a failed statement.
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost ??= error;
+  };
+  client.on("error", onError);
+  let committing = false;
+  try {
+    await client.query("BEGIN");
+    const atCommit: string[] = [];
+    const value = await work({ client, atCommit });
+    if (lost !== undefined) throw new ConnectionLostError(lost);
+    committing = true;
+    await client.query([...atCommit, "COMMIT"].join("; "));
+    return value;
+  } catch (error) {
+    if (error instanceof ConnectionLostError) throw error;
+    if (lost !== undefined) {
+      throw committing ? new CommitOutcomeUnknownError(lost) : new ConnectionLostError(lost);
+    }
+    try {
+      await client.query("ROLLBACK");
+    } catch (rollbackError) {
+      lost ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    }
+    throw error;
+  } finally {
+    client.off("error", onError);
+    // A broken connection is destroyed rather than handed to the next transaction.
+    client.release(lost);
+  }
+}

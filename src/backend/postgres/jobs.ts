@@ -1,0 +1,227 @@
+import {
+  type JobProjection,
+  type JobState,
+  type JobStatus,
+  jobProgress,
+  type StepState,
+} from "../../engine/projection.js";
+import type { ErrorInfo } from "../../errors/errors.js";
+import type { JobFilter, JobSummary, NewJob } from "../backend.js";
+import type { Sql } from "./connection.js";
+
+interface JobRow {
+  seq: number;
+  id: string;
+  tenant: string;
+  idempotency_key: string | null;
+  pipeline_name: string;
+  priority: number;
+  definition: Pick<JobState, "pipeline" | "input" | "params">;
+  status: string;
+  progress: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  error: ErrorInfo | null;
+  failed_step: string | null;
+  last_seq: number;
+}
+
+/**
+ * Inserts the job, or finds the tenant's job with the same idempotency key. Under READ COMMITTED an insert
+ * that collides with another transaction's uncommitted one waits for it; if that one commits, DO NOTHING
+ * applies, and the SELECT after it (a new statement, so a new snapshot) sees the committed row.
+ */
+export async function insertJob(
+  db: Sql,
+  job: NewJob,
+): Promise<{ created: true } | { created: false; existingJobId: string }> {
+  const inserted = await db.query(
+    `INSERT INTO jobs (id, tenant, idempotency_key, pipeline_name, priority, definition, status, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)
+     ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+    [
+      job.id,
+      job.tenant,
+      job.idempotencyKey,
+      job.pipelineName,
+      job.priority,
+      JSON.stringify(job.definition),
+      job.createdAt,
+    ],
+  );
+  if (inserted.rowCount === 1) return { created: true };
+  const existing = await db.query<{ id: string }>(
+    "SELECT id FROM jobs WHERE tenant = $1 AND idempotency_key = $2",
+    [job.tenant, job.idempotencyKey],
+  );
+  const id = existing.rows[0]?.id;
+  if (id === undefined)
+    throw new Error(`job ${job.id} was neither inserted nor found by its idempotency key`);
+  return { created: false, existingJobId: id };
+}
+
+/**
+ * Loads a job and locks its row until the transaction ends; every change to a job (and its steps) takes
+ * this lock first, so changes to one job run one at a time. The steps are read by a second statement on
+ * purpose: under READ COMMITTED it takes its snapshot after the lock was granted, so it sees the steps the
+ * previous holder committed.
+ */
+export async function lockJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
+  const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [jobId]);
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  const steps = await db.query<{ state: StepState }>("SELECT state FROM steps WHERE job_id = $1", [jobId]);
+  return projectionOf(
+    row,
+    steps.rows.map((step) => step.state),
+  );
+}
+
+/**
+ * Locks several jobs and loads their projections, in two statements whatever their number. The rows are
+ * locked in one order (by id), so that two transactions locking overlapping sets cannot each hold one the
+ * other waits for.
+ */
+export async function lockJobs(db: Sql, jobIds: readonly string[]): Promise<JobProjection[]> {
+  if (jobIds.length === 0) return [];
+  const { rows } = await db.query<JobRow>(
+    'SELECT * FROM jobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE',
+    [[...jobIds]],
+  );
+  const steps = await db.query<{ job_id: string; state: StepState }>(
+    "SELECT job_id, state FROM steps WHERE job_id = ANY($1::text[])",
+    [[...jobIds]],
+  );
+  return rows.map((row) =>
+    projectionOf(
+      row,
+      steps.rows.filter((step) => step.job_id === row.id).map((step) => step.state),
+    ),
+  );
+}
+
+/** Reads a job and its steps in one statement, so both come from one snapshot. */
+export async function getJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
+  const { rows } = await db.query<JobRow & { steps: StepState[] }>(
+    `SELECT j.*, (SELECT coalesce(json_agg(s.state), '[]'::json) FROM steps s WHERE s.job_id = j.id) AS steps
+     FROM jobs j WHERE j.id = $1`,
+    [jobId],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : projectionOf(row, row.steps);
+}
+
+/** Stores the job row and upserts the named steps, in one statement. */
+export async function saveProjection(
+  db: Sql,
+  state: JobProjection,
+  changedSteps: Iterable<string>,
+): Promise<void> {
+  const { job } = state;
+  const steps = [...new Set(changedSteps)]
+    .map((name) => state.steps[name])
+    .filter((step): step is StepState => step !== undefined);
+  await db.query(
+    `WITH job AS (
+       UPDATE jobs SET status = $2, progress = $3, started_at = $4, finished_at = $5, error = $6,
+         failed_step = $7, last_seq = $8
+       WHERE id = $1::text)
+     INSERT INTO steps (job_id, name, status, state)
+     SELECT $1::text, name, status, state FROM unnest($9::text[], $10::text[], $11::json[]) AS s (name, status, state)
+     ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`,
+    [
+      job.id,
+      job.status,
+      jobProgress(state),
+      job.startedAt,
+      job.finishedAt,
+      job.error === null ? null : JSON.stringify(job.error),
+      job.failedStep,
+      job.lastSeq,
+      steps.map((step) => step.name),
+      steps.map((step) => step.status),
+      steps.map((step) => JSON.stringify(step)),
+    ],
+  );
+}
+
+export async function listJobs(db: Sql, filter: JobFilter): Promise<JobSummary[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (condition: string, value: unknown) => {
+    values.push(value);
+    where.push(condition.replace("?", `$${values.length}`));
+  };
+  if (filter.tenant !== undefined) add("tenant = ?", filter.tenant);
+  if (filter.status !== undefined) add("status = ?", filter.status);
+  if (filter.pipeline !== undefined) add("pipeline_name = ?", filter.pipeline);
+  if (filter.before !== undefined) add("seq < ?", filter.before);
+  values.push(filter.limit);
+  const { rows } = await db.query<JobRow>(
+    `SELECT * FROM jobs ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
+     ORDER BY seq DESC LIMIT $${values.length}`,
+    values,
+  );
+  return rows.map(summaryFromRow);
+}
+
+export async function jobCounts(db: Sql): Promise<Record<JobStatus, number>> {
+  const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const { rows } = await db.query<{ status: JobStatus; count: number }>(
+    "SELECT status, count(*) AS count FROM jobs GROUP BY status",
+  );
+  for (const row of rows) counts[row.status] = row.count;
+  return counts;
+}
+
+function projectionOf(row: JobRow, storedSteps: readonly StepState[]): JobProjection {
+  const job = jobFromRow(row);
+  // The pipeline's order, not the table's, so that every reader sees steps as the file lists them.
+  const stored = new Map(storedSteps.map((step) => [step.name, step]));
+  const steps: Record<string, StepState> = {};
+  for (const name of Object.keys(job.pipeline.steps)) {
+    const step = stored.get(name);
+    if (step !== undefined) steps[name] = step;
+  }
+  return { job, steps };
+}
+
+function jobFromRow(row: JobRow): JobState {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    pipelineName: row.pipeline_name,
+    pipeline: row.definition.pipeline,
+    input: row.definition.input,
+    params: row.definition.params,
+    priority: row.priority,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as JobStatus,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error,
+    failedStep: row.failed_step,
+    lastSeq: row.last_seq,
+  };
+}
+
+function summaryFromRow(row: JobRow): JobSummary {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    pipelineName: row.pipeline_name,
+    priority: row.priority,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as JobStatus,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error,
+    failedStep: row.failed_step,
+    lastSeq: row.last_seq,
+    createdSeq: row.seq,
+    progress: row.progress,
+  };
+}

@@ -1,0 +1,149 @@
+import type pg from "pg";
+import { ErrorCodes, PermanentError } from "../../errors/errors.js";
+import { lockPurposes, runTransaction, schemaLockKey } from "./connection.js";
+
+/**
+ * The PostgreSQL schema, as numbered migrations. Append only: a migration that has been released is never
+ * edited; a change is a new migration. schema.sql beside this file is the schema they produce, checked by
+ * a test, so a change to the schema shows up in review.
+ *
+ * The tables and columns are SQLite's. JSON documents are `json`, not `jsonb`: jsonb reorders object keys,
+ * and the order of a pipeline's steps is meaningful (it is the order every reader shows them in); nothing
+ * queries inside these documents, so jsonb's indexing would buy nothing.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "jobs, steps, tasks and the event log",
+    sql: `
+      CREATE TABLE jobs (
+        -- GENERATED ALWAYS: nothing may write a sequence number of its own, or list cursors would break.
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        tenant TEXT NOT NULL,
+        idempotency_key TEXT,
+        pipeline_name TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        definition JSON NOT NULL,
+        status TEXT NOT NULL,
+        progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        error JSON,
+        failed_step TEXT,
+        last_seq BIGINT NOT NULL DEFAULT 0
+      );
+      CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (tenant, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX jobs_by_tenant ON jobs (tenant, seq DESC);
+      CREATE INDEX jobs_by_status ON jobs (tenant, status, seq DESC);
+
+      CREATE TABLE steps (
+        job_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state JSON NOT NULL,
+        PRIMARY KEY (job_id, name)
+      );
+
+      CREATE TABLE tasks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        part INTEGER,
+        step_type TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        run_at BIGINT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
+        lease_owner TEXT,
+        lease_token BIGINT NOT NULL DEFAULT 0,
+        lease_expires_at BIGINT,
+        input JSON,
+        deadline BIGINT,
+        created_at BIGINT NOT NULL
+      );
+      -- Partial: the claim only ever looks at queued tasks, and running ones are updated often.
+      CREATE INDEX tasks_runnable ON tasks (priority DESC, run_at, id) WHERE state = 'queued';
+      CREATE INDEX tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'running';
+      CREATE INDEX tasks_by_job ON tasks (job_id);
+
+      CREATE TABLE events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        step TEXT,
+        part INTEGER,
+        attempt INTEGER,
+        worker_id TEXT,
+        at BIGINT NOT NULL,
+        data JSON NOT NULL
+      );
+      CREATE INDEX events_by_job ON events (job_id, seq);
+    `,
+  },
+  {
+    version: 2,
+    name: "API keys",
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT,
+        hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+      CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
+    `,
+  },
+];
+
+/**
+ * Creates the schema if needed and applies the migrations this build knows and has not applied yet, in one
+ * transaction under an advisory lock, so that two processes starting at once do not both apply one (the
+ * second waits, then finds nothing left to do). Refuses a schema migrated by a newer build.
+ */
+export async function migrate(
+  pool: pg.Pool,
+  schema: string,
+  known: readonly Migration[] = migrations,
+): Promise<void> {
+  await runTransaction(pool, async ({ client }) => {
+    await client.query("SELECT pg_advisory_xact_lock($1, $2)", [lockPurposes.migrate, schemaLockKey(schema)]);
+    // Checked first rather than CREATE SCHEMA IF NOT EXISTS, which needs the CREATE privilege on the
+    // database even when the schema exists. The name was checked to be a plain identifier.
+    const exists = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${schema}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS mediaflow_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    const { rows } = await client.query<{ version: number | null }>(
+      "SELECT max(version) AS version FROM mediaflow_migrations",
+    );
+    const current = rows[0]?.version ?? 0;
+    const latest = known.at(-1)?.version ?? 0;
+    if (current > latest) {
+      throw new PermanentError(
+        ErrorCodes.schemaTooNew,
+        `the database schema ${schema} is at version ${current}, newer than this mediaflow knows (${latest}); upgrade mediaflow`,
+      );
+    }
+    for (const migration of known) {
+      if (migration.version <= current) continue;
+      await client.query(migration.sql);
+      await client.query("INSERT INTO mediaflow_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [
+        migration.version,
+        migration.name,
+        Date.now(),
+      ]);
+    }
+  });
+}

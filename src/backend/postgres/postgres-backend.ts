@@ -1,0 +1,188 @@
+import type pg from "pg";
+import type { JobProjection } from "../../engine/projection.js";
+import type {
+  ApiKeyStore,
+  Backend,
+  BackendCapabilities,
+  BackendReads,
+  BackendTransaction,
+} from "../backend.js";
+import { postgresApiKeyStore } from "./api-keys.js";
+import {
+  checkSchemaName,
+  connectionConfig,
+  createPool,
+  runTransaction,
+  type TransactionAttempt,
+} from "./connection.js";
+import { appendEvents, readEvents } from "./events.js";
+import { getJob, insertJob, jobCounts, listJobs, lockJob, lockJobs, saveProjection } from "./jobs.js";
+import { migrate } from "./migrations.js";
+import {
+  claimTasks,
+  deleteJobTasks,
+  deleteStepTasks,
+  deleteTask,
+  enqueueTasks,
+  findExpiredLeases,
+  leaseTokens,
+  listTasks,
+  lockTask,
+  queueDepth,
+  updateTask,
+} from "./queue.js";
+import { WorkListener } from "./work-listener.js";
+
+const capabilities: BackendCapabilities = Object.freeze({
+  singleWriter: false,
+  supportsSkipLocked: true,
+  supportsListenNotify: true,
+});
+
+/** The NOTIFY channel for "work was enqueued"; the payload is the schema it was enqueued in. */
+const workChannel = "mediaflow_work";
+
+/**
+ * Connections per process. Transactions hold one for milliseconds; ten (pg's default) keeps a worker pool
+ * and an API server busy without taking many of the server's slots (100 by default) per process.
+ */
+const defaultPoolSize = 10;
+
+export interface PostgresBackendOptions {
+  /** The PostgreSQL schema that holds the tables; created if missing. Default `public`. */
+  schema?: string;
+  poolSize?: number;
+}
+
+/**
+ * The server backend: any number of processes on any number of machines share one PostgreSQL database.
+ * Transactions run concurrently on a pool (READ COMMITTED); changes to one job are serialised by locking
+ * its row, claims skip rows others hold, and event sequence numbers become visible in commit order (see
+ * events.ts). Other processes are woken by NOTIFY when work is enqueued.
+ */
+export async function openPostgresBackend(
+  url: string,
+  options: PostgresBackendOptions = {},
+): Promise<Backend> {
+  const schema = options.schema ?? "public";
+  checkSchemaName(schema);
+  const pool = createPool(url, { schema, poolSize: options.poolSize ?? defaultPoolSize });
+  try {
+    await migrate(pool, schema);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const listener = new WorkListener(connectionConfig(url, schema, "listener"), workChannel, schema);
+  return new PostgresBackend(pool, schema, listener);
+}
+
+class PostgresBackend implements Backend {
+  readonly kind = "postgres" as const;
+  readonly capabilities = capabilities;
+  readonly reads: BackendReads;
+  readonly apiKeys: ApiKeyStore;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly listener: WorkListener,
+  ) {
+    this.reads = readOps(pool);
+    this.apiKeys = postgresApiKeyStore(pool);
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.pool, this.schema);
+  }
+
+  transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) return Promise.reject(new Error("the PostgreSQL backend is closed"));
+    // A fresh set of operations per attempt: what one attempt held (locks, a pending NOTIFY) died with it.
+    return runTransaction(this.pool, (attempt) => work(transactionOps(attempt, this.schema)));
+  }
+
+  onWork(listener: () => void): () => void {
+    return this.listener.subscribe(listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.listener.close();
+      // Waits for transactions in progress to release their connections.
+      await this.pool.end();
+    })();
+    return this.closing;
+  }
+}
+
+function transactionOps({ client: db, atCommit }: TransactionAttempt, schema: string): BackendTransaction {
+  let notified = false;
+  // Projections of the jobs this transaction has locked, as last loaded or saved by it. Nothing else can
+  // change them until it ends, so a second lockJob needs no round trip. Copies, since the engine mutates
+  // what it is given.
+  const locked = new Map<string, JobProjection>();
+
+  // A NOTIFY in the transaction is delivered on commit and dropped on rollback; it goes out with the
+  // COMMIT (see TransactionAttempt), once per transaction, which is all a claimer needs. Work due later
+  // gets none: a wake-up now would find nothing to claim, and claimers find it by polling. The payload is
+  // the schema name, a checked plain identifier, so it can be written as a literal.
+  function wake(runAts: readonly number[]): void {
+    if (notified || !runAts.some((runAt) => runAt <= Date.now())) return;
+    notified = true;
+    atCommit.push(`SELECT pg_notify('${workChannel}', '${schema}')`);
+  }
+
+  return {
+    insertJob: (job) => insertJob(db, job),
+    async lockJob(jobId) {
+      const held = locked.get(jobId);
+      if (held !== undefined) return structuredClone(held);
+      const state = await lockJob(db, jobId);
+      if (state !== undefined) locked.set(jobId, structuredClone(state));
+      return state;
+    },
+    async saveProjection(state, changedSteps) {
+      await saveProjection(db, state, changedSteps);
+      locked.set(state.job.id, structuredClone(state));
+    },
+    appendEvents: (events) => appendEvents(db, schema, events),
+    async enqueueTasks(tasks) {
+      await enqueueTasks(db, tasks, Date.now());
+      wake(tasks.map((task) => task.runAt));
+    },
+    async claimTasks(request) {
+      const tasks = await claimTasks(db, request);
+      // The engine then locks each claimed task's job and appends its events, one job after another.
+      // Locking (and loading) them all now, before the first event, means it never waits for a job lock
+      // while holding the event-order lock (a transaction waiting for that lock could hold the job: a
+      // deadlock), and spends no round trip on them while it holds that lock.
+      const jobIds = [...new Set(tasks.map((task) => task.jobId))].filter((jobId) => !locked.has(jobId));
+      for (const state of await lockJobs(db, jobIds)) locked.set(state.job.id, state);
+      return tasks;
+    },
+    lockTask: (taskId) => lockTask(db, taskId),
+    async updateTask(taskId, update) {
+      await updateTask(db, taskId, update);
+      if (update.state === "queued") wake([update.runAt]);
+    },
+    deleteTask: (taskId) => deleteTask(db, taskId),
+    deleteJobTasks: (jobId) => deleteJobTasks(db, jobId),
+    deleteStepTasks: (jobId, step) => deleteStepTasks(db, jobId, step),
+    findExpiredLeases: (now, limit) => findExpiredLeases(db, now, limit),
+  };
+}
+
+/** Reads run on any pooled connection, outside a transaction: each statement sees the latest commits. */
+function readOps(pool: pg.Pool): BackendReads {
+  return {
+    getJob: (jobId) => getJob(pool, jobId),
+    listJobs: (filter) => listJobs(pool, filter),
+    readEvents: (query) => readEvents(pool, query),
+    leaseTokens: (taskIds) => leaseTokens(pool, taskIds),
+    listTasks: (jobId) => listTasks(pool, jobId),
+    queueDepth: (now) => queueDepth(pool, now),
+    jobCounts: () => jobCounts(pool),
+  };
+}

@@ -1,0 +1,125 @@
+import type { ClaimRequest, NewTask, QueueDepth, TaskRecord, TaskUpdate } from "../backend.js";
+import type { Sql } from "./connection.js";
+import { type TaskRow, taskFromRow } from "./rows.js";
+
+/** Inserts tasks in one statement, in the given order (ids break ties in the claim order). */
+export async function enqueueTasks(db: Sql, tasks: readonly NewTask[], now: number): Promise<void> {
+  if (tasks.length === 0) return;
+  await db.query(
+    `INSERT INTO tasks (job_id, step, part, step_type, priority, run_at, max_attempts, input, created_at)
+     SELECT job_id, step, part, step_type, priority, run_at, max_attempts, input, $9
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::json[])
+       WITH ORDINALITY AS t (job_id, step, part, step_type, priority, run_at, max_attempts, input, ord)
+     ORDER BY ord`,
+    [
+      tasks.map((t) => t.jobId),
+      tasks.map((t) => t.step),
+      tasks.map((t) => t.part),
+      tasks.map((t) => t.stepType),
+      tasks.map((t) => t.priority),
+      tasks.map((t) => t.runAt),
+      tasks.map((t) => t.maxAttempts),
+      tasks.map((t) => (t.input === null ? null : JSON.stringify(t.input))),
+      now,
+    ],
+  );
+}
+
+/**
+ * Claims in one statement: the inner SELECT picks the runnable tasks in claim order and locks them,
+ * skipping rows another transaction holds (its claim, or a change to that task), so concurrent claimers
+ * never wait for one another nor take the same task; the UPDATE leases what it locked.
+ */
+export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRecord[]> {
+  const values: unknown[] = [request.workerId, request.now + request.leaseMs, request.now, request.limit];
+  let typeFilter = "";
+  if (request.stepTypes !== undefined) {
+    values.push([...request.stepTypes]);
+    typeFilter = "AND step_type = ANY($5::text[])";
+  }
+  const { rows } = await db.query<TaskRow>(
+    `UPDATE tasks
+     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+         lease_owner = $1, lease_expires_at = $2
+     WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= $3 ${typeFilter}
+                  ORDER BY priority DESC, run_at, id LIMIT $4
+                  FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    values,
+  );
+  // RETURNING gives no order; restore the claim order.
+  return rows.map(taskFromRow).sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
+}
+
+export async function lockTask(db: Sql, taskId: number): Promise<TaskRecord | undefined> {
+  const { rows } = await db.query<TaskRow>("SELECT * FROM tasks WHERE id = $1 FOR UPDATE", [taskId]);
+  const row = rows[0];
+  return row === undefined ? undefined : taskFromRow(row);
+}
+
+export async function updateTask(db: Sql, taskId: number, update: TaskUpdate): Promise<void> {
+  if (update.state === "queued") {
+    await db.query(
+      `UPDATE tasks SET state = 'queued', run_at = $2, attempt = $3, deadline = $4,
+         lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`,
+      [taskId, update.runAt, update.attempt, update.deadline],
+    );
+  } else {
+    await db.query("UPDATE tasks SET lease_expires_at = $2 WHERE id = $1", [taskId, update.leaseExpiresAt]);
+  }
+}
+
+export async function deleteTask(db: Sql, taskId: number): Promise<void> {
+  await db.query("DELETE FROM tasks WHERE id = $1", [taskId]);
+}
+
+export async function deleteJobTasks(db: Sql, jobId: string): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>("DELETE FROM tasks WHERE job_id = $1 RETURNING *", [jobId]);
+  return rows.map(taskFromRow).sort((a, b) => a.id - b.id);
+}
+
+export async function deleteStepTasks(db: Sql, jobId: string, step: string): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>("DELETE FROM tasks WHERE job_id = $1 AND step = $2 RETURNING *", [
+    jobId,
+    step,
+  ]);
+  return rows.map(taskFromRow).sort((a, b) => a.id - b.id);
+}
+
+export async function findExpiredLeases(db: Sql, now: number, limit: number): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>(
+    `SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < $1
+     ORDER BY lease_expires_at LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map(taskFromRow);
+}
+
+export async function listTasks(db: Sql, jobId: string): Promise<TaskRecord[]> {
+  const { rows } = await db.query<TaskRow>("SELECT * FROM tasks WHERE job_id = $1 ORDER BY id", [jobId]);
+  return rows.map(taskFromRow);
+}
+
+export async function leaseTokens(db: Sql, taskIds: readonly number[]): Promise<Map<number, number>> {
+  const held = new Map<number, number>();
+  if (taskIds.length === 0) return held;
+  const { rows } = await db.query<{ id: number; token: number }>(
+    "SELECT id, lease_token AS token FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'running'",
+    [[...taskIds]],
+  );
+  for (const row of rows) held.set(row.id, row.token);
+  return held;
+}
+
+export async function queueDepth(db: Sql, now: number): Promise<QueueDepth[]> {
+  // COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
+  const { rows } = await db.query<QueueDepth>(
+    `SELECT step_type AS "stepType",
+       count(*) FILTER (WHERE state = 'queued') AS queued,
+       count(*) FILTER (WHERE state = 'running') AS running,
+       min(run_at) FILTER (WHERE state = 'queued' AND run_at <= $1) AS "oldestRunnableAt"
+     FROM tasks GROUP BY step_type ORDER BY step_type COLLATE "C"`,
+    [now],
+  );
+  return rows;
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import type { ClaimedTask, Engine } from "../engine/engine.js";
+import type { ClaimedTask, ClaimOptions, Engine } from "../engine/engine.js";
 import { coerceError, LeaseLostError } from "../errors/errors.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
@@ -49,6 +49,8 @@ export class Worker {
   private lastLeaseCheck = 0;
   private nextSweep = 0;
   private keeping = false;
+  /** Slots promised to claims under way, so two claims never fill the same slot. */
+  private reserved = 0;
   private readonly onWork = (runAt: number) => this.scheduleWake(runAt);
   private readonly onRevoked = (taskIds: number[]) => this.revoke(taskIds);
 
@@ -138,28 +140,34 @@ export class Worker {
     while (this.state === "running") {
       const { limit, stepTypes } = this.freeSlots();
       if (limit > 0) {
+        this.reserved += limit;
         try {
           const claimed = await engine.claimTasks({ workerId: this.id, limit, stepTypes, leaseMs });
           failures = 0;
           for (const claim of claimed) this.startTask(claim);
           // A full batch suggests more is waiting: claim again before sleeping.
-          if (claimed.length === limit && limit > 0) continue;
+          if (claimed.length === limit) continue;
         } catch (error) {
           failures++;
           log.error({ err: coerceError(error) }, "claiming failed; retrying");
           await this.wakeup.wait(Math.min(pollMs * 2 ** failures, 30_000));
           continue;
+        } finally {
+          this.reserved -= limit;
         }
       }
       await this.wakeup.wait(pollMs);
     }
   }
 
-  private freeSlots(): { limit: number; stepTypes: string[] } {
+  /** What a claim may take now; `finishing` is a run whose slot its own result is about to free. */
+  private freeSlots(finishing?: TaskRun): { limit: number; stepTypes: string[] } {
     const { catalog, concurrency, typeConcurrency = {} } = this.options;
-    let limit = concurrency - this.runs.size;
+    const busy = this.runs.size - (finishing === undefined ? 0 : 1);
+    let limit = concurrency - busy - this.reserved;
     const running = new Map<string, number>();
     for (const run of this.runs.values()) {
+      if (run === finishing) continue;
       running.set(run.claim.spec.use, (running.get(run.claim.spec.use) ?? 0) + 1);
     }
     const stepTypes: string[] = [];
@@ -180,12 +188,35 @@ export class Worker {
 
   private startTask(claim: ClaimedTask): void {
     const { engine, catalog, storage, log, tmpDir, leaseMs, defaultTimeoutMs } = this.options;
-    const run = new TaskRun(claim, { engine, catalog, storage, log, tmpDir, leaseMs, defaultTimeoutMs });
+    const run = new TaskRun(claim, {
+      engine,
+      catalog,
+      storage,
+      log,
+      tmpDir,
+      leaseMs,
+      defaultTimeoutMs,
+      nextClaim: (finishing) => this.nextClaim(finishing),
+      onClaimed: (claims) => {
+        for (const next of claims) this.startTask(next);
+      },
+      releaseReservation: (slots) => {
+        this.reserved -= slots;
+      },
+    });
     this.runs.set(claim.lease.taskId, run);
     void run.done.finally(() => {
       this.runs.delete(claim.lease.taskId);
       this.wakeup.wake();
     });
+  }
+
+  private nextClaim(finishing: TaskRun): ClaimOptions | undefined {
+    if (this.state !== "running") return undefined;
+    const { limit, stepTypes } = this.freeSlots(finishing);
+    if (limit <= 0) return undefined;
+    this.reserved += limit;
+    return { workerId: this.id, limit, stepTypes, leaseMs: this.options.leaseMs };
   }
 
   private scheduleWake(runAt: number): void {

@@ -111,8 +111,38 @@ export function jobStatements(db: SqliteDatabase) {
   };
 }
 
+type Definition = Pick<JobState, "pipeline" | "input" | "params">;
+
+/**
+ * Parsed job definitions by job id. A definition never changes once written, and a job is loaded at least
+ * twice per step (claim and result), so parsing it once saves most of the cost of a load.
+ */
+const definitions = new Map<string, Definition>();
+const definitionCacheSize = 2_000;
+
+function definitionOf(row: JobRow): Definition {
+  const cached = definitions.get(row.id);
+  if (cached !== undefined) return cached;
+  // Frozen: every load of the job shares this object, so nothing may change it.
+  const parsed = deepFreeze(JSON.parse(row.definition) as Definition);
+  if (definitions.size >= definitionCacheSize) {
+    const oldest = definitions.keys().next();
+    if (!oldest.done) definitions.delete(oldest.value);
+  }
+  definitions.set(row.id, parsed);
+  return parsed;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
 function jobFromRow(row: JobRow): JobState {
-  const definition = JSON.parse(row.definition) as Pick<JobState, "pipeline" | "input" | "params">;
+  const definition = definitionOf(row);
   return {
     id: row.id,
     tenant: row.tenant,

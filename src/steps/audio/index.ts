@@ -1,0 +1,4 @@
+import type { StepType } from "../step-type.js";
+
+/** Audio steps, on ffmpeg. */
+export const audioSteps: StepType[] = [];

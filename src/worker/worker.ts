@@ -46,6 +46,7 @@ export class Worker {
   private loopDone: Promise<void> = Promise.resolve();
   private keeper: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
+  private stopListening: (() => void) | undefined;
   private lastLeaseCheck = 0;
   private nextSweep = 0;
   private keeping = false;
@@ -69,6 +70,8 @@ export class Worker {
     const { engine } = this.options;
     engine.notifications.on("work", this.onWork);
     engine.notifications.on("revoked", this.onRevoked);
+    // Other processes' work: a wake-up hint where the backend has one (LISTEN/NOTIFY); polling stays.
+    this.stopListening = engine.backend.onWork?.(() => this.wakeup.wake());
     this.keeper = setInterval(() => void this.keep(), keeperTickMs(this.options.leaseMs));
     this.loopDone = this.claimLoop();
     this.options.log.info({ worker: this.id, concurrency: this.options.concurrency }, "worker started");
@@ -117,6 +120,7 @@ export class Worker {
       clearInterval(this.keeper);
       this.options.engine.notifications.off("work", this.onWork);
       this.options.engine.notifications.off("revoked", this.onRevoked);
+      this.stopListening?.();
     });
     this.state = "stopped";
     if (previous !== "created") this.options.log.info({ worker: this.id }, "worker stopped");

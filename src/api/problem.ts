@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { coerceError, MediaflowError, ValidationError } from "../errors/errors.js";
-import { httpStatusFor } from "../errors/http-status.js";
+import { httpStatusByCode, httpStatusFor } from "../errors/http-status.js";
 
 /**
  * Errors as RFC 9457 problem documents. `type` is stable per error code so clients can branch on it;
@@ -66,7 +66,10 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     request.log.error({ err: coerceError(error) }, "request failed");
     return sendProblem(reply, problemFor("internal", 500, "an internal error occurred; it has been logged"));
   }
-  const code = fastifyCodes[error.code] ?? (status === 413 ? "payload_too_large" : "bad_request");
+  const code =
+    httpStatusByCode[error.code] === status
+      ? error.code
+      : (fastifyCodes[error.code] ?? (status === 413 ? "payload_too_large" : "bad_request"));
   return sendProblem(reply, problemFor(code, status, error.message, { instance: request.url }));
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { UploadStore } from "../backend/backend.js";
 import type { Engine } from "../engine/engine.js";
 import type { PipelineSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
@@ -23,6 +24,10 @@ export interface ApiLimits {
   downloadUrlTtlMs: number;
   /** How often an event stream looks for events written by other processes. */
   eventPollMs: number;
+  /** How long a signed upload URL stays valid: short, as it lets anyone holding it write. */
+  uploadUrlTtlMs: number;
+  /** The largest upload a client may declare. */
+  maxUploadBytes: number;
 }
 
 export const apiLimitDefaults: ApiLimits = Object.freeze({
@@ -30,12 +35,15 @@ export const apiLimitDefaults: ApiLimits = Object.freeze({
   requestsPerMinute: 1200,
   downloadUrlTtlMs: 60 * 60_000,
   eventPollMs: 500,
+  uploadUrlTtlMs: 15 * 60_000,
+  maxUploadBytes: 20 * 1024 ** 3,
 });
 
 /** Everything the HTTP API uses, passed in explicitly so tests can build it on real parts. */
 export interface ApiDependencies {
   engine: Engine;
   storage: BlobStore;
+  uploads: UploadStore;
   catalog: StepCatalog;
   /** Pipelines every tenant may run by name. */
   pipelines: ReadonlyMap<string, PipelineSpec>;

@@ -9,6 +9,7 @@ import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerPipelineRoutes } from "./routes/pipelines.js";
+import { registerUploadRoutes, registerUploadTargetRoute } from "./routes/uploads.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -63,6 +64,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
 
   registerHealthRoutes(app, deps);
   registerFileRoutes(app, deps);
+  registerUploadTargetRoute(app, deps);
 
   await app.register(
     async (v1) => {
@@ -104,6 +106,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerJobRoutes(v1, deps);
       registerEventRoutes(v1, deps);
       registerPipelineRoutes(v1, deps);
+      registerUploadRoutes(v1, deps);
     },
     { prefix: "/v1" },
   );

@@ -20,6 +20,7 @@ export async function createApi(
   return buildApi({
     engine,
     storage,
+    uploads: backend.uploads,
     catalog,
     pipelines: await loadPipelineDir(options.pipelinesDir, catalog),
     authenticate: apiKeyAuthenticator(backend.apiKeys),

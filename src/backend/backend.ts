@@ -20,6 +20,7 @@ export interface Backend {
   /** Reads outside a transaction; they see committed data. */
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
+  readonly uploads: UploadStore;
   /**
    * Calls `listener` when a transaction (of this process or another) has committed work that is runnable
    * now, so claimers can claim at once instead of at their next poll. Only a hint: a wake-up may come late,
@@ -187,4 +188,32 @@ export interface ApiKeyStore {
   list(tenant?: string): Promise<ApiKeyRecord[]>;
   /** False when there is no such key. Revoking twice keeps the first time. */
   revoke(id: string, at: number): Promise<boolean>;
+}
+
+/** A signed upload: made by the API, used once by a PUT before it expires. */
+export interface UploadRecord {
+  id: string;
+  tenant: string;
+  /** Where the bytes go in storage. */
+  key: string;
+  filename: string;
+  contentType: string | null;
+  /** The size the client declared; more is refused. */
+  maxBytes: number;
+  state: "pending" | "receiving" | "completed" | "failed";
+  bytes: number | null;
+  createdAt: number;
+  expiresAt: number;
+  completedAt: number | null;
+}
+
+export interface UploadStore {
+  insert(record: UploadRecord): Promise<void>;
+  get(id: string): Promise<UploadRecord | undefined>;
+  /** Moves a pending, unexpired upload to receiving; false when it was used, failed or expired. */
+  begin(id: string, now: number): Promise<boolean>;
+  finish(
+    id: string,
+    outcome: { state: "completed"; bytes: number; at: number } | { state: "failed" },
+  ): Promise<void>;
 }

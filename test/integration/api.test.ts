@@ -372,3 +372,94 @@ async function readSse(server: TestServer, jobId: string, lastEventId: number | 
   }
   return events.slice(0, count);
 }
+
+describe("signed uploads", () => {
+  let dir: string;
+  let server: TestServer;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "mediaflow-uploads-"));
+    server = await startTestServer(dir);
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function newUpload(bytes: number, key = server.keys.alice) {
+    const response = await server.request("/v1/uploads", {
+      method: "POST",
+      key,
+      body: JSON.stringify({ filename: "clip.mp4", bytes }),
+    });
+    assert.equal(response.status, 201);
+    return json<{ id: string; url: string; maxBytes: number }>(response);
+  }
+
+  it("accepts one PUT of the declared size, then the upload can be a job's input", async () => {
+    const upload = await newUpload(11);
+    const put = await fetch(`${server.url}${upload.url}`, { method: "PUT", body: "hello video" });
+    assert.equal(put.status, 201);
+    const again = await fetch(`${server.url}${upload.url}`, { method: "PUT", body: "hello video" });
+    assert.equal(again.status, 403, "an upload link works once");
+    const job = await createJob(server, {
+      pipeline: "demo",
+      input: { uploadId: upload.id },
+      params: { nap: "10ms" },
+    });
+    assert.equal((await waitForJob(server, job.id)).status, "succeeded");
+    const foreign = await server.request("/v1/jobs", {
+      method: "POST",
+      key: server.keys.bob,
+      body: JSON.stringify({ pipeline: "demo", input: { uploadId: upload.id } }),
+    });
+    assert.equal(foreign.status, 404, "another tenant cannot use the upload");
+  });
+
+  it("refuses a tampered signature with 403 and a body past the declared size with 413", async () => {
+    const upload = await newUpload(10);
+    const tampered = upload.url.replace(/signature=./, (m) => `signature=${m.endsWith("A") ? "B" : "A"}`);
+    assert.equal(
+      (await fetch(`${server.url}${tampered}`, { method: "PUT", body: "0123456789" })).status,
+      403,
+    );
+    const tooBig = await fetch(`${server.url}${upload.url}`, { method: "PUT", body: "x".repeat(1_000_000) });
+    assert.equal(tooBig.status, 413);
+    const chunked = await newUpload(10);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 100; i++) controller.enqueue(new Uint8Array(10_000));
+        controller.close();
+      },
+    });
+    const streamed = await fetch(`${server.url}${chunked.url}`, {
+      method: "PUT",
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(streamed.status, 413, "a body without Content-Length is cut off once it passes the size");
+    const notUsable = await server.request("/v1/jobs", {
+      method: "POST",
+      body: JSON.stringify({ pipeline: "demo", input: { uploadId: chunked.id } }),
+    });
+    assert.equal(notUsable.status, 409);
+  });
+
+  it("refuses an expired upload link with 403", async () => {
+    await withTempDir("upload-expiry", async (shortDir) => {
+      const short = await startTestServer(shortDir, { uploadUrlTtlMs: 1 });
+      try {
+        const response = await short.request("/v1/uploads", {
+          method: "POST",
+          body: JSON.stringify({ filename: "a.mp4", bytes: 3 }),
+        });
+        const upload = await json<{ url: string }>(response);
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+        const put = await fetch(`${short.url}${upload.url}`, { method: "PUT", body: "abc" });
+        assert.equal(put.status, 403);
+        assert.match((await json<ProblemBody>(put)).detail, /expired/);
+      } finally {
+        await short.close();
+      }
+    });
+  });
+});

@@ -171,7 +171,14 @@ async function inputFor(
   deps: ApiDependencies,
 ): Promise<JobInput> {
   if ("uploadId" in input) {
-    throw new PermanentError(ErrorCodes.invalidArgument, "uploads are not available yet in this build");
+    const upload = await deps.uploads.get(input.uploadId);
+    if (upload === undefined || upload.tenant !== tenant) throw new NotFoundError("upload", input.uploadId);
+    if (upload.state !== "completed" || upload.bytes === null) {
+      throw new PermanentError(ErrorCodes.conflict, `upload ${input.uploadId} has not been completed`);
+    }
+    const result: JobInput = { key: upload.key, filename: upload.filename, bytes: upload.bytes };
+    if (upload.contentType !== null) result.contentType = upload.contentType;
+    return result;
   }
   const prefix = `tenants/${tenant}/`;
   const info = input.key.startsWith(prefix) ? await deps.storage.stat(input.key) : undefined;

@@ -105,6 +105,26 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
     `,
   },
+  {
+    version: 3,
+    name: "signed uploads",
+    sql: `
+      CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT,
+        max_bytes BIGINT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        bytes BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        completed_at BIGINT
+      );
+      CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);
+    `,
+  },
 ];
 
 /**

@@ -6,6 +6,7 @@ import type {
   BackendCapabilities,
   BackendReads,
   BackendTransaction,
+  UploadStore,
 } from "../backend.js";
 import { postgresApiKeyStore } from "./api-keys.js";
 import {
@@ -31,6 +32,7 @@ import {
   queueDepth,
   updateTask,
 } from "./queue.js";
+import { postgresUploadStore } from "./uploads.js";
 import { WorkListener } from "./work-listener.js";
 
 const capabilities: BackendCapabilities = Object.freeze({
@@ -82,6 +84,7 @@ class PostgresBackend implements Backend {
   readonly capabilities = capabilities;
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
+  readonly uploads: UploadStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -91,6 +94,7 @@ class PostgresBackend implements Backend {
   ) {
     this.reads = readOps(pool);
     this.apiKeys = postgresApiKeyStore(pool);
+    this.uploads = postgresUploadStore(pool);
   }
 
   async migrate(): Promise<void> {

@@ -57,6 +57,18 @@ TABLE tasks
   input json
   deadline bigint
   created_at bigint NOT NULL
+TABLE uploads
+  id text NOT NULL
+  tenant text NOT NULL
+  key text NOT NULL
+  filename text NOT NULL
+  content_type text
+  max_bytes bigint NOT NULL
+  state text NOT NULL DEFAULT 'pending'::text
+  bytes bigint
+  created_at bigint NOT NULL
+  expires_at bigint NOT NULL
+  completed_at bigint
 CREATE INDEX api_keys_by_tenant ON api_keys USING btree (tenant);
 CREATE UNIQUE INDEX api_keys_hash_key ON api_keys USING btree (hash);
 CREATE UNIQUE INDEX api_keys_pkey ON api_keys USING btree (id);
@@ -73,3 +85,5 @@ CREATE INDEX tasks_by_job ON tasks USING btree (job_id);
 CREATE INDEX tasks_by_lease ON tasks USING btree (lease_expires_at) WHERE (state = 'running'::text);
 CREATE UNIQUE INDEX tasks_pkey ON tasks USING btree (id);
 CREATE INDEX tasks_runnable ON tasks USING btree (priority DESC, run_at, id) WHERE (state = 'queued'::text);
+CREATE INDEX uploads_by_tenant ON uploads USING btree (tenant, created_at);
+CREATE UNIQUE INDEX uploads_pkey ON uploads USING btree (id);

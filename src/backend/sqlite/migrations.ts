@@ -95,4 +95,24 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
     `,
   },
+  {
+    version: 3,
+    name: "signed uploads",
+    sql: `
+      CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT,
+        max_bytes INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        bytes INTEGER,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        completed_at INTEGER
+      );
+      CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ CREATE TABLE jobs ( seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQ
 CREATE TABLE mediaflow_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
 CREATE TABLE steps ( job_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (job_id, name) ) WITHOUT ROWID;
 CREATE TABLE tasks ( id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, step TEXT NOT NULL, part INTEGER, step_type TEXT NOT NULL, priority INTEGER NOT NULL, run_at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'queued', lease_owner TEXT, lease_token INTEGER NOT NULL DEFAULT 0, lease_expires_at INTEGER, input TEXT, deadline INTEGER, created_at INTEGER NOT NULL );
+CREATE TABLE uploads ( id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key TEXT NOT NULL, filename TEXT NOT NULL, content_type TEXT, max_bytes INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending', bytes INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, completed_at INTEGER );
 CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
 CREATE INDEX events_by_job ON events (job_id, seq);
 CREATE INDEX jobs_by_status ON jobs (tenant, status, seq DESC);
@@ -12,3 +13,4 @@ CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (tenant, idempotency_key) WHERE
 CREATE INDEX tasks_by_job ON tasks (job_id);
 CREATE INDEX tasks_by_lease ON tasks (state, lease_expires_at);
 CREATE INDEX tasks_runnable ON tasks (state, priority DESC, run_at, id);
+CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);

@@ -7,6 +7,7 @@ import type {
   BackendTransaction,
   QueueDepth,
   TaskRecord,
+  UploadStore,
 } from "../backend.js";
 import { sqliteApiKeyStore } from "./api-keys.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
@@ -14,6 +15,7 @@ import { eventStatements } from "./events.js";
 import { jobStatements } from "./jobs.js";
 import { queueStatements } from "./queue.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
+import { sqliteUploadStore } from "./uploads.js";
 
 const capabilities: BackendCapabilities = Object.freeze({
   singleWriter: true,
@@ -38,6 +40,7 @@ class SqliteBackend implements Backend {
   readonly capabilities = capabilities;
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
+  readonly uploads: UploadStore;
   private readonly writer: SqliteWriter;
   private readonly tx: BackendTransaction;
   private closed = false;
@@ -50,6 +53,7 @@ class SqliteBackend implements Backend {
     this.tx = transactionOps(writerDb);
     this.reads = readOps(readerDb);
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
+    this.uploads = sqliteUploadStore(writerDb, this.writer, readerDb);
   }
 
   async migrate(): Promise<void> {

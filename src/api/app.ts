@@ -2,7 +2,8 @@ import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import type { ApiDependencies, Principal } from "./api-dependencies.js";
+import type { ApiDependencies } from "./api-dependencies.js";
+import "./principal.js";
 import { handleError, problemFor, sendProblem } from "./problem.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFileRoutes } from "./routes/files.js";
@@ -10,12 +11,6 @@ import { registerHealthRoutes } from "./routes/health.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerPipelineRoutes } from "./routes/pipelines.js";
 import { registerUploadRoutes, registerUploadTargetRoute } from "./routes/uploads.js";
-
-declare module "fastify" {
-  interface FastifyRequest {
-    principal: Principal | undefined;
-  }
-}
 
 export type Api = FastifyInstance;
 
@@ -111,10 +106,4 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     { prefix: "/v1" },
   );
   return app;
-}
-
-/** The principal of an authenticated /v1 request (the auth hook guarantees it). */
-export function principalOf(request: { principal: Principal | undefined }): Principal {
-  if (request.principal === undefined) throw new Error("route reached without authentication");
-  return request.principal;
 }

@@ -10,7 +10,9 @@ export const fromParam = z
   .string()
   .regex(/^[a-zA-Z0-9_-]+(\/.+)?$/, "a step name, optionally followed by /output-name")
   .optional()
-  .describe("the file to read: omit for the job's input, or `step` / `step/output-name` for a file an earlier step made");
+  .describe(
+    "the file to read: omit for the job's input, or `step` / `step/output-name` for a file an earlier step made",
+  );
 
 export interface SourceFile {
   key: string;
@@ -24,7 +26,10 @@ export function sourceFile(ctx: StepContext<unknown>, from: string | undefined):
   if (from === undefined) {
     const input = ctx.job.input;
     if (input === null) {
-      throw new PermanentError(ErrorCodes.invalidArgument, `step ${ctx.step.name} needs an input file, and the job has none`);
+      throw new PermanentError(
+        ErrorCodes.invalidArgument,
+        `step ${ctx.step.name} needs an input file, and the job has none`,
+      );
     }
     return { key: input.key, filename: input.filename, contentType: input.contentType };
   }
@@ -32,9 +37,13 @@ export function sourceFile(ctx: StepContext<unknown>, from: string | undefined):
   const outputName = rest.length === 0 ? undefined : rest.join("/");
   const parent = ctx.needs[stepName];
   if (parent === undefined) {
-    throw new PermanentError(ErrorCodes.invalidParams, `from: ${stepName} is not among the steps ${ctx.step.name} needs`);
+    throw new PermanentError(
+      ErrorCodes.invalidParams,
+      `from: ${stepName} is not among the steps ${ctx.step.name} needs`,
+    );
   }
-  const output = outputName === undefined ? parent.outputs[0] : parent.outputs.find((o) => o.name === outputName);
+  const output =
+    outputName === undefined ? parent.outputs[0] : parent.outputs.find((o) => o.name === outputName);
   if (output === undefined) {
     const names = parent.outputs.map((o) => o.name).join(", ") || "none";
     throw new PermanentError(
@@ -46,5 +55,9 @@ export function sourceFile(ctx: StepContext<unknown>, from: string | undefined):
 }
 
 export function fromOutput(output: StepOutput): SourceFile {
-  return { key: output.key, filename: output.name.split("/").at(-1) ?? output.name, contentType: output.contentType };
+  return {
+    key: output.key,
+    filename: output.name.split("/").at(-1) ?? output.name,
+    contentType: output.contentType,
+  };
 }

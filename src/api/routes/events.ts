@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { JobEvent } from "../../engine/events.js";
 import { NotFoundError } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
-import { principalOf } from "../app.js";
+import { principalOf } from "../principal.js";
 import { eventsQuery, jobIdParams, problemSchema } from "../schemas.js";
 
 const finalEvents = new Set(["job.succeeded", "job.failed", "job.cancelled"]);

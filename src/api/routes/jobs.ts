@@ -9,8 +9,8 @@ import type { PipelineSpec } from "../../pipeline/types.js";
 import type { JobInput } from "../../steps/step-type.js";
 import type { JsonValue } from "../../util/json.js";
 import type { ApiDependencies } from "../api-dependencies.js";
-import { principalOf } from "../app.js";
 import { jobSummaryView, jobView } from "../job-view.js";
+import { principalOf } from "../principal.js";
 import {
   createJobBody,
   jobIdParams,

@@ -6,7 +6,7 @@ import { coerceError, ErrorCodes } from "../../errors/errors.js";
 import { safeKeySegment } from "../../storage/keys.js";
 import { contentTypeFor } from "../../util/content-type.js";
 import type { ApiDependencies } from "../api-dependencies.js";
-import { principalOf } from "../app.js";
+import { principalOf } from "../principal.js";
 import { problemFor, sendProblem } from "../problem.js";
 import { problemSchema } from "../schemas.js";
 

@@ -4,6 +4,7 @@ import { createApiKey } from "../../api/api-keys.js";
 import { createApi } from "../../api/start-api.js";
 import { loadConfig } from "../../config/config.js";
 import { bundledPipelinesDir } from "../../pipeline/bundled-pipelines.js";
+import { checkMediaTools } from "../../runtime/check-media-tools.js";
 import { createLogger } from "../../runtime/logger.js";
 import { openRuntime, type Runtime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
@@ -45,6 +46,7 @@ export const serveCommand: Command = async (context) => {
     await firstKey(runtime, context.stdout);
     const address = await app.listen({ port: config.port, host: config.host });
     const worker = values["no-workers"] ? undefined : runtime.createWorker();
+    if (worker !== undefined) await checkMediaTools(log);
     worker?.start();
     context.stdout.write(
       `mediaflow API listening on ${address} (${worker === undefined ? "no embedded workers" : `embedded worker, ${config.concurrency} at once`})\n`,

@@ -1,4 +1,5 @@
 import { loadConfig } from "../../config/config.js";
+import { checkMediaTools } from "../../runtime/check-media-tools.js";
 import { createLogger } from "../../runtime/logger.js";
 import { openRuntime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
@@ -34,6 +35,7 @@ export const workerCommand: Command = async (context) => {
   const log = createLogger(config.logLevel);
   const runtime = await openRuntime(config, builtinCatalog(), log);
   try {
+    await checkMediaTools(log);
     const worker = runtime.createWorker(values.id === undefined ? {} : { id: values.id });
     worker.start();
     await new Promise<void>((resolve) => {

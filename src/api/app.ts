@@ -1,3 +1,4 @@
+import multipart from "@fastify/multipart";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
@@ -96,6 +97,14 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
           ),
           statusCode: 429,
         }),
+      });
+      await v1.register(multipart, {
+        limits: {
+          files: 1,
+          fields: 10,
+          fieldSize: deps.limits.bodyBytes,
+          fileSize: deps.limits.maxUploadBytes,
+        },
       });
       v1.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
       registerJobRoutes(v1, deps);

@@ -444,6 +444,41 @@ describe("signed uploads", () => {
     assert.equal(notUsable.status, 409);
   });
 
+  it("creates a job from a multipart request, streaming its file to storage", async () => {
+    const form = new FormData();
+    form.set("pipeline", "demo");
+    form.set("params", JSON.stringify({ nap: "10ms" }));
+    form.set("file", new Blob(["fake video bytes"], { type: "video/mp4" }), "clip.mp4");
+    const response = await server.request("/v1/jobs", { method: "POST", body: form });
+    assert.equal(response.status, 202, await response.clone().text());
+    const job = await waitForJob(server, (await json<JobBody>(response)).id);
+    assert.equal(job.status, "succeeded");
+    const stored = await server.runtime.engine.getJob(job.id);
+    assert.match(stored?.job.input?.key ?? "", /^tenants\/alice\/uploads\/upl_[\w-]+\/clip\.mp4$/);
+    assert.equal(stored?.job.input?.bytes, 16);
+
+    const noFile = new FormData();
+    noFile.set("pipeline", "demo");
+    const refused = await server.request("/v1/jobs", { method: "POST", body: noFile });
+    assert.equal(refused.status, 422);
+    assert.ok((await json<ProblemBody>(refused)).errors?.some((e) => e.path === "body.file"));
+  });
+
+  it("refuses a multipart file larger than the upload limit with 413", async () => {
+    await withTempDir("multipart-limit", async (limitDir) => {
+      const small = await startTestServer(limitDir, { maxUploadBytes: 100 });
+      try {
+        const form = new FormData();
+        form.set("pipeline", "demo");
+        form.set("file", new Blob([new Uint8Array(10_000)]), "big.mp4");
+        const response = await small.request("/v1/jobs", { method: "POST", body: form });
+        assert.equal(response.status, 413);
+      } finally {
+        await small.close();
+      }
+    });
+  });
+
   it("refuses an expired upload link with 403", async () => {
     await withTempDir("upload-expiry", async (shortDir) => {
       const short = await startTestServer(shortDir, { uploadUrlTtlMs: 1 });

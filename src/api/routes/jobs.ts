@@ -10,6 +10,7 @@ import type { JobInput } from "../../steps/step-type.js";
 import type { JsonValue } from "../../util/json.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { jobSummaryView, jobView } from "../job-view.js";
+import { multipartJobBody } from "../multipart-job.js";
 import { principalOf } from "../principal.js";
 import {
   createJobBody,
@@ -41,8 +42,18 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
   api.post(
     "/jobs",
     {
+      // A multipart request (a file and fields) becomes the same JSON body before validation.
+      preValidation: async (request) => {
+        if (request.isMultipart()) {
+          request.body = (await multipartJobBody(
+            request,
+            deps.storage,
+            deps.limits.maxUploadBytes,
+          )) as typeof request.body;
+        }
+      },
       schema: {
-        summary: "Create a job",
+        summary: "Create a job (JSON, or multipart/form-data with a `file` part)",
         body: createJobBody,
         response: {
           200: jobViewSchema,

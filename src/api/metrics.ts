@@ -79,6 +79,21 @@ export class ApiMetrics {
     engine.notifications.on("events", (events) => this.observe(events));
   }
 
+  /** Busy and idle task slots of the workers in this process, for autoscalers. */
+  trackWorkerSlots(slots: () => { busy: number; total: number }): void {
+    new Gauge({
+      name: "mediaflow_worker_slots",
+      help: "Task slots of this process's workers, busy and idle",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        const { busy, total } = slots();
+        this.set({ state: "busy" }, busy);
+        this.set({ state: "idle" }, Math.max(0, total - busy));
+      },
+    });
+  }
+
   private observe(events: readonly JobEvent[]): void {
     for (const event of events) {
       const key = `${event.jobId}/${event.step}/${event.part}`;

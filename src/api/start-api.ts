@@ -13,10 +13,17 @@ import { UrlSigner } from "./url-signer.js";
 /** Builds the API on a runtime: bundled pipelines, key authentication, URL signing, metrics. */
 export async function createApi(
   runtime: Runtime,
-  options: { pipelinesDir: string; limits?: Partial<ApiLimits> },
+  options: {
+    pipelinesDir: string;
+    limits?: Partial<ApiLimits>;
+    /** The embedded worker's slots, reported in /metrics. */
+    workerSlots?: () => { busy: number; total: number };
+  },
 ): Promise<FastifyInstance> {
   const { config, engine, storage, catalog, backend, log } = runtime;
   const secret = config.secret ?? (await localSecret(config.dataDir));
+  const metrics = new ApiMetrics(engine);
+  if (options.workerSlots !== undefined) metrics.trackWorkerSlots(options.workerSlots);
   return buildApi({
     engine,
     storage,
@@ -25,7 +32,7 @@ export async function createApi(
     pipelines: await loadPipelineDir(options.pipelinesDir, catalog),
     authenticate: apiKeyAuthenticator(backend.apiKeys),
     signer: new UrlSigner(Buffer.from(secret)),
-    metrics: new ApiMetrics(engine),
+    metrics,
     log,
     limits: { ...apiLimitDefaults, eventPollMs: config.pollMs, ...options.limits },
     async ready() {

@@ -308,6 +308,7 @@ describe("HTTP API", () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /mediaflow_jobs\{status="succeeded"\} \d+/);
     assert.match(metrics, /mediaflow_queue_depth/);
+    assert.match(metrics, /mediaflow_worker_slots\{state="idle"\} \d+/);
     assert.match(metrics, /mediaflow_http_request_duration_seconds_bucket/);
     const openapi = await json<{ openapi: string; paths: Record<string, unknown> }>(
       await server.request("/v1/openapi.json"),

@@ -41,9 +41,13 @@ export async function startTestServer(dir: string, limits: Partial<ApiLimits> = 
   );
   const catalog = makeCatalog([...builtinCatalog().values(), writeText]);
   const runtime = await openRuntime(config, catalog, silentLog);
-  const app = await createApi(runtime, { pipelinesDir: bundledPipelinesDir, limits });
-  const address = await app.listen({ host: "127.0.0.1", port: 0 });
   const worker = runtime.createWorker();
+  const app = await createApi(runtime, {
+    pipelinesDir: bundledPipelinesDir,
+    limits,
+    workerSlots: () => ({ busy: worker.activeTasks, total: config.concurrency }),
+  });
+  const address = await app.listen({ host: "127.0.0.1", port: 0 });
   worker.start();
   const alice = (await createApiKey(runtime.backend.apiKeys, "alice")).key;
   const bob = (await createApiKey(runtime.backend.apiKeys, "bob")).key;

@@ -42,10 +42,15 @@ export const serveCommand: Command = async (context) => {
   const log = createLogger(config.logLevel);
   const runtime = await openRuntime(config, builtinCatalog(), log);
   try {
-    const app = await createApi(runtime, { pipelinesDir: values.pipelines ?? bundledPipelinesDir });
+    const worker = values["no-workers"] ? undefined : runtime.createWorker();
+    const app = await createApi(runtime, {
+      pipelinesDir: values.pipelines ?? bundledPipelinesDir,
+      ...(worker === undefined
+        ? {}
+        : { workerSlots: () => ({ busy: worker.activeTasks, total: config.concurrency }) }),
+    });
     await firstKey(runtime, context.stdout);
     const address = await app.listen({ port: config.port, host: config.host });
-    const worker = values["no-workers"] ? undefined : runtime.createWorker();
     if (worker !== undefined) await checkMediaTools(log);
     worker?.start();
     context.stdout.write(

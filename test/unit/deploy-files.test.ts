@@ -7,7 +7,7 @@ import { parseAllDocuments } from "yaml";
 const root = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
 async function documents(path: string): Promise<Record<string, unknown>[]> {
-  const docs = parseAllDocuments(await readFile(root(path), "utf8"));
+  const docs = parseAllDocuments(await readFile(root(path), "utf8"), { merge: true });
   for (const doc of docs) assert.deepEqual(doc.errors, [], `${path} has YAML errors`);
   return docs.map((doc) => doc.toJS() as Record<string, unknown>);
 }

@@ -36,3 +36,24 @@ export class UrlSigner {
       .digest("base64url");
   }
 }
+
+/**
+ * Checks the signature of a request to a signed URL (method, path and the `expires`/`signature` query).
+ * Returns the path when it is valid, else why not.
+ */
+export function checkSignedRequest(
+  signer: UrlSigner,
+  request: { method: string; url: string },
+  now: number,
+): { path: string; check: SignatureCheck } {
+  const [path = "", search = ""] = request.url.split("?");
+  const query = new URLSearchParams(search);
+  const check = signer.check(
+    request.method,
+    path,
+    query.get("expires") ?? undefined,
+    query.get("signature") ?? undefined,
+    now,
+  );
+  return { path, check };
+}

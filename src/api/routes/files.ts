@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { ErrorCodes } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { problemFor, sendProblem } from "../problem.js";
+import { checkSignedRequest } from "../url-signer.js";
 
 /**
  * Downloads through signed, expiring URLs (`/files/<key>?expires=&signature=`), streamed from storage with
@@ -9,15 +10,7 @@ import { problemFor, sendProblem } from "../problem.js";
  */
 export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies): void {
   app.get("/files/*", { schema: { hide: true } }, async (request, reply) => {
-    const [path = "", search = ""] = request.url.split("?");
-    const query = new URLSearchParams(search);
-    const check = deps.signer.check(
-      "GET",
-      path,
-      query.get("expires") ?? undefined,
-      query.get("signature") ?? undefined,
-      Date.now(),
-    );
+    const { path, check } = checkSignedRequest(deps.signer, request, Date.now());
     if (check !== "valid") {
       const detail =
         check === "expired"

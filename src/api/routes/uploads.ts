@@ -9,6 +9,7 @@ import type { ApiDependencies } from "../api-dependencies.js";
 import { principalOf } from "../principal.js";
 import { problemFor, sendProblem } from "../problem.js";
 import { problemSchema } from "../schemas.js";
+import { checkSignedRequest } from "../url-signer.js";
 
 const createUploadBody = z.strictObject({
   filename: z.string().min(1).max(255),
@@ -83,15 +84,7 @@ export function registerUploadTargetRoute(app: FastifyInstance, deps: ApiDepende
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
     scope.put("/uploads/:id", { schema: { hide: true } }, async (request, reply) => {
-      const [path = "", search = ""] = request.url.split("?");
-      const query = new URLSearchParams(search);
-      const check = deps.signer.check(
-        "PUT",
-        path,
-        query.get("expires") ?? undefined,
-        query.get("signature") ?? undefined,
-        Date.now(),
-      );
+      const { path, check } = checkSignedRequest(deps.signer, request, Date.now());
       if (check !== "valid") {
         const detail =
           check === "expired" ? "this upload link has expired" : "the upload link's signature does not match";

@@ -188,23 +188,9 @@ function projectionOf(row: JobRow, storedSteps: readonly StepState[]): JobProjec
 }
 
 function jobFromRow(row: JobRow): JobState {
-  return {
-    id: row.id,
-    tenant: row.tenant,
-    pipelineName: row.pipeline_name,
-    pipeline: row.definition.pipeline,
-    input: row.definition.input,
-    params: row.definition.params,
-    priority: row.priority,
-    idempotencyKey: row.idempotency_key,
-    status: row.status as JobStatus,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    error: row.error,
-    failedStep: row.failed_step,
-    lastSeq: row.last_seq,
-  };
+  const { pipeline, input, params } = row.definition;
+  const { createdSeq: _seq, progress: _progress, ...summary } = summaryFromRow(row);
+  return { ...summary, pipeline, input, params };
 }
 
 function summaryFromRow(row: JobRow): JobSummary {

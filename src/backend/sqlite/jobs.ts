@@ -142,24 +142,9 @@ function deepFreeze<T>(value: T): T {
 }
 
 function jobFromRow(row: JobRow): JobState {
-  const definition = definitionOf(row);
-  return {
-    id: row.id,
-    tenant: row.tenant,
-    pipelineName: row.pipeline_name,
-    pipeline: definition.pipeline,
-    input: definition.input,
-    params: definition.params,
-    priority: row.priority,
-    idempotencyKey: row.idempotency_key,
-    status: row.status as JobStatus,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    error: row.error === null ? null : JSON.parse(row.error),
-    failedStep: row.failed_step,
-    lastSeq: row.last_seq,
-  };
+  const { pipeline, input, params } = definitionOf(row);
+  const { createdSeq: _seq, progress: _progress, ...summary } = summaryFromRow(row);
+  return { ...summary, pipeline, input, params };
 }
 
 function summaryFromRow(row: JobRow): JobSummary {

@@ -1,4 +1,5 @@
 import type { StepType } from "../step-type.js";
+import { extractAudioStep } from "./extract-step.js";
 
-/** Audio steps, on ffmpeg. */
-export const audioSteps: StepType[] = [];
+/** Steps that work on sound alone. */
+export const audioSteps: StepType[] = [extractAudioStep];

@@ -1,4 +1,7 @@
 import type { StepType } from "../step-type.js";
+import { ladderStep } from "./ladder-step.js";
+import { transcodeStep } from "./transcode-step.js";
+import { transformStep } from "./transform-step.js";
 
-/** Video steps that encode: transcode, ladder, transform, concat. */
-export const videoEncodingSteps: StepType[] = [];
+/** Steps that encode video: one rendition, a ladder of them, or a turned, flipped or scaled copy. */
+export const videoEncodingSteps: StepType[] = [transcodeStep, ladderStep, transformStep];

@@ -1,0 +1,84 @@
+import { join } from "node:path";
+import { fileUrl, safeInputArgs } from "../../media/ffmpeg-args.js";
+import { probeMedia } from "../../media/probe.js";
+import { contentTypeFor } from "../../util/content-type.js";
+import type { JsonObject } from "../../util/json.js";
+import { type ProbedSource, runFfmpegInStep } from "../media-step-kit.js";
+import { mediaTools } from "../media-tools.js";
+import type { StepContext, StepOutput } from "../step-type.js";
+import type { RenditionPlan } from "./rendition.js";
+
+export interface PlannedOutput {
+  plan: RenditionPlan;
+  /** The output's name, extension included. */
+  name: string;
+}
+
+export interface EncodeOptions {
+  /** Filters applied once to the decoded picture before it is split into renditions (e.g. a rotation). */
+  preFilter?: string | undefined;
+  stallMs: number;
+}
+
+/**
+ * Encodes every planned output in one ffmpeg process: the source is decoded once and its picture split
+ * into one filter chain per output. Each output is then probed (a few ms) so its description says what
+ * was actually made, and stored.
+ */
+export async function encodeOutputs(
+  ctx: StepContext<unknown>,
+  source: ProbedSource,
+  outputs: readonly PlannedOutput[],
+  options: EncodeOptions,
+): Promise<StepOutput[]> {
+  const files = outputs.map((output, index) => join(ctx.workDir, `out-${index}.${output.plan.extension}`));
+  const args = [
+    ...safeInputArgs(source.path, { format: source.info.container }),
+    "-filter_complex",
+    filterGraph(outputs, options.preFilter),
+  ];
+  outputs.forEach((output, index) => {
+    args.push("-map", `[v${index}]`);
+    if (output.plan.hasAudio) args.push("-map", "0:a:0");
+    args.push(...output.plan.outputArgs, fileUrl(files[index] ?? ""));
+  });
+  // Probing the outputs takes the last few percent.
+  await runFfmpegInStep(ctx, {
+    args,
+    durationSeconds: source.info.duration,
+    stallMs: options.stallMs,
+    progressRange: [0, 0.98],
+  });
+
+  const tools = await mediaTools();
+  const stored: StepOutput[] = [];
+  for (const [index, output] of outputs.entries()) {
+    const path = files[index] ?? "";
+    const info = await probeMedia(tools, path, { signal: ctx.signal });
+    const meta: JsonObject = {
+      width: info.video?.width ?? output.plan.size.width,
+      height: info.video?.height ?? output.plan.size.height,
+      codec: info.video?.codec ?? "unknown",
+    };
+    if (info.duration !== undefined) meta.duration = info.duration;
+    const bitrate = info.bitRate;
+    if (bitrate !== undefined) meta.bitrate = bitrate;
+    if (info.video?.frameRate !== undefined) meta.frameRate = info.video.frameRate;
+    if (info.audio !== undefined) meta.audioCodec = info.audio.codec;
+    stored.push(await ctx.saveOutput(output.name, path, { contentType: contentTypeFor(output.name), meta }));
+  }
+  ctx.progress(1);
+  return stored;
+}
+
+/**
+ * `[0:v:0]` → optional pre-filter → split into N → each output's scale chain. One output needs no split.
+ * Labels are fixed strings and the chains come from numbers mediaflow computed, never from user text.
+ */
+function filterGraph(outputs: readonly PlannedOutput[], preFilter: string | undefined): string {
+  const head = preFilter === undefined ? "[0:v:0]" : `[0:v:0]${preFilter},`;
+  if (outputs.length === 1) return `${head}${outputs[0]?.plan.filterChain}[v0]`;
+  const splits = outputs.map((_, index) => `[s${index}]`).join("");
+  const chains = outputs.map((output, index) => `[s${index}]${output.plan.filterChain}[v${index}]`);
+  return [`${head}split=${outputs.length}${splits}`, ...chains].join(";");
+}

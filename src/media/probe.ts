@@ -1,4 +1,5 @@
 import { open, stat } from "node:fs/promises";
+import { basename } from "node:path";
 import { z } from "zod";
 import { ErrorCodes, MediaflowError, PermanentError } from "../errors/errors.js";
 import { ffprobeArgs, isAllowedInputFormat, isReferenceFormat } from "./ffmpeg-args.js";
@@ -116,7 +117,7 @@ export async function probeMedia(
     stdout = result.stdout;
   } catch (error) {
     if (error instanceof ToolError && error.code === ErrorCodes.toolFailed) {
-      throw unreadable(error, await startsLikeIsoMedia(path));
+      throw unreadable(error, await startsLikeIsoMedia(path), basename(path));
     }
     throw error;
   }
@@ -299,10 +300,19 @@ async function fileSize(path: string): Promise<number> {
 }
 
 /** Explains a failed ffprobe run in words, keeping what ffprobe said in `details`. */
-function unreadable(error: ToolError, isoMedia: boolean): PermanentError {
+function unreadable(error: ToolError, isoMedia: boolean, filename: string): PermanentError {
   const details = { stderrTail: error.stderrTail, exitCode: error.exitCode };
   // With -format_whitelist, ffprobe logs "[<demuxer> @ 0x…] Format not on whitelist" before reading further.
   const refused = /\[([^\] @]+) @ [^\]]*\] Format not on whitelist/.exec(error.stderrTail)?.[1];
+  if (refused === "image2" && !/[%*?[]/.test(filename)) {
+    // ffprobe picks its image-sequence reader from a name like `x.jpg` alone when the content is nothing
+    // it knows (a real picture goes to its single-image reader): a file named like an image that is not one.
+    return new PermanentError(
+      ErrorCodes.corruptMedia,
+      "the file is named like an image but is not a video, audio or image file mediaflow can read (it may be damaged)",
+      { cause: error, details },
+    );
+  }
   if (refused !== undefined) return refusedFormat(refused, error);
   // ffprobe says "moov atom not found" for any file named .mp4 it cannot read; only call it a cut-short
   // MP4 when it does start like one.

@@ -4,6 +4,7 @@ import { imageSteps } from "./image/index.js";
 import { mediaSteps } from "./media/index.js";
 import { utilSteps } from "./util/index.js";
 import { videoDeliverySteps } from "./video/delivery-steps.js";
+import { videoEditingSteps } from "./video/editing-steps.js";
 import { videoEncodingSteps } from "./video/encoding-steps.js";
 
 /** Every step type mediaflow ships with. */
@@ -15,5 +16,6 @@ export function builtinCatalog(): StepCatalog {
     ...audioSteps,
     ...videoEncodingSteps,
     ...videoDeliverySteps,
+    ...videoEditingSteps,
   ]);
 }

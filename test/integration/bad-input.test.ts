@@ -32,7 +32,12 @@ describe("untrusted input: a bad-input corpus through video.transcode", () => {
     const bytes = await readFile(whole);
     corpus.push(
       { name: "zero bytes", file: await write("empty.mp4", ""), code: "corrupt_media", message: /empty/ },
-      { name: "one byte", file: await write("one.mp4", "x"), code: "corrupt_media", message: /not a video|damaged/ },
+      {
+        name: "one byte",
+        file: await write("one.mp4", "x"),
+        code: "corrupt_media",
+        message: /not a video|damaged/,
+      },
       {
         name: "a truncated MP4",
         file: await write("truncated.mp4", bytes.subarray(0, Math.floor(bytes.length / 2))),

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -36,7 +36,13 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 describe("loadPipelineFile and loadPipelineDir", () => {
   it("load the bundled demo pipelines with the built-in steps", async () => {
     const pipelines = await loadPipelineDir(bundled, catalog);
-    assert.deepEqual([...pipelines.keys()].sort(), ["demo", "retry-demo"]);
+    // Every file in the folder loads, each under the name it declares (the file's own name).
+    const files = (await readdir(bundled)).filter((file) => /\.(ya?ml|json)$/.test(file));
+    assert.deepEqual(
+      [...pipelines.keys()].sort(),
+      files.map((file) => file.replace(/\.(ya?ml|json)$/, "")).sort(),
+    );
+    assert.ok(pipelines.has("demo") && pipelines.has("retry-demo"));
     const demo = pipelines.get("demo");
     assert.ok(demo?.description);
     assert.deepEqual(demo.steps.finish?.needs, ["left", "right", "split"]);

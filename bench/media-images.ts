@@ -1,0 +1,146 @@
+import { mkdir, mkdtemp } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import sharp from "sharp";
+import { openSqliteBackend } from "../src/backend/sqlite/sqlite-backend.js";
+import { Engine } from "../src/engine/engine.js";
+import type { JobEvent } from "../src/engine/events.js";
+import { loadPipelineFile } from "../src/pipeline/load-pipelines.js";
+import { builtinCatalog } from "../src/steps/builtin-steps.js";
+import { createLocalBlobStore } from "../src/storage/local/local-blob-store.js";
+import { Worker } from "../src/worker/worker.js";
+
+/** Compiled to dist/bench: the bundled pipelines are two levels up. */
+const thumbnailPipeline = fileURLToPath(new URL("../../pipelines/thumbnail.yaml", import.meta.url));
+
+export interface ImageBenchResult {
+  /** Every thumbnail made by `pipelines/thumbnail.yaml` jobs on a real engine and worker. */
+  mediaflowMs: number;
+  /** The same thumbnails from a plain sharp loop at the same concurrency: the floor mediaflow adds to. */
+  sharpMs: number;
+}
+
+/**
+ * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made twice with the same concurrency (one per
+ * core): through mediaflow, and with sharp alone. The difference is what the engine, the database and the
+ * blob store cost per image.
+ */
+export async function benchImages(options: { count?: number; dir: string }): Promise<ImageBenchResult> {
+  const count = options.count ?? 200;
+  const concurrency = availableParallelism();
+  const inputs = await makePhotos(join(options.dir, "inputs"), count);
+  const mediaflowMs = await timeMediaflow(
+    await mkdtemp(join(options.dir, "mediaflow-")),
+    inputs,
+    concurrency,
+  );
+  const sharpMs = await timeSharp(await mkdtemp(join(options.dir, "sharp-")), inputs, concurrency);
+  return { mediaflowMs, sharpMs };
+}
+
+/** Photos with detail in them (noise over a gradient), so the encoder has real work to do. */
+async function makePhotos(dir: string, count: number): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const base = await sharp({
+    create: {
+      width: 1920,
+      height: 1080,
+      channels: 3,
+      background: "#4a7",
+      noise: { type: "gaussian", mean: 128, sigma: 40 },
+    },
+  })
+    .jpeg({ quality: 85 })
+    .toBuffer();
+  const paths = Array.from({ length: count }, (_, i) => join(dir, `photo-${i}.jpg`));
+  await inPool(paths, availableParallelism(), (path) => sharp(base).toFile(path));
+  return paths;
+}
+
+async function timeMediaflow(dir: string, inputs: string[], concurrency: number): Promise<number> {
+  const catalog = builtinCatalog();
+  const pipeline = await loadPipelineFile(thumbnailPipeline, catalog);
+  const backend = await openSqliteBackend(join(dir, "mediaflow.db"));
+  const storage = await createLocalBlobStore(join(dir, "blobs"));
+  const engine = new Engine({ backend, catalog });
+  const worker = new Worker({
+    engine,
+    catalog,
+    storage,
+    log: pino({ level: "silent" }),
+    concurrency,
+    leaseMs: 30_000,
+    pollMs: 200,
+    shutdownGraceMs: 10_000,
+    tmpDir: dir,
+    defaultTimeoutMs: 60_000,
+  });
+  try {
+    const stored = await Promise.all(
+      inputs.map(async (path, i) => {
+        const key = `inputs/bench/${i}/photo.jpg`;
+        const info = await storage.putFile(key, path);
+        return { key, filename: "photo.jpg", bytes: info.bytes };
+      }),
+    );
+    const finished = untilFinished(engine, inputs.length);
+    const start = performance.now();
+    await Promise.all(stored.map((input) => engine.createJob({ pipeline, input })));
+    worker.start();
+    await finished;
+    return performance.now() - start;
+  } finally {
+    await worker.stop();
+    await storage.close();
+    await backend.close();
+  }
+}
+
+/** Resolves once `total` jobs have succeeded; rejects at the first failure, which would spoil the figure. */
+function untilFinished(engine: Engine, total: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let succeeded = 0;
+    const listener = (events: JobEvent[]) => {
+      for (const event of events) {
+        if (event.type === "job.succeeded") succeeded++;
+        else if (event.type === "job.failed") {
+          engine.notifications.off("events", listener);
+          reject(new Error(`job ${event.jobId} failed: ${event.data.error.message}`));
+          return;
+        }
+      }
+      if (succeeded >= total) {
+        engine.notifications.off("events", listener);
+        resolve();
+      }
+    };
+    engine.notifications.on("events", listener);
+  });
+}
+
+/** The thumbnail pipeline's resize, done directly: same options, same encoder settings. */
+async function timeSharp(dir: string, inputs: string[], concurrency: number): Promise<number> {
+  const start = performance.now();
+  await inPool(inputs, concurrency, (path, i) =>
+    sharp(path, { limitInputPixels: 100_000_000, failOn: "error", sequentialRead: true })
+      .autoOrient()
+      .resize({ width: 100, height: 100, fit: "cover", withoutEnlargement: true })
+      .jpeg({ quality: 80, mozjpeg: true })
+      .toFile(join(dir, `thumb-${i}.jpg`)),
+  );
+  return performance.now() - start;
+}
+
+async function inPool<T>(items: T[], size: number, work: (item: T, index: number) => Promise<unknown>) {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await work(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, lane));
+}

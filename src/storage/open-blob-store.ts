@@ -3,16 +3,17 @@ import { fileURLToPath } from "node:url";
 import { ErrorCodes, PermanentError } from "../errors/errors.js";
 import type { BlobStore } from "./blob-store.js";
 import { createLocalBlobStore } from "./local/local-blob-store.js";
+import { openS3BlobStore } from "./s3/s3-blob-store.js";
 
 const acceptedForms =
-  "a directory path (e.g. ./data/blobs), a file: URL (e.g. file:///var/lib/mediaflow/blobs) or, once available, s3://bucket/prefix";
+  "a directory path (e.g. ./data/blobs), a file: URL (e.g. file:///var/lib/mediaflow/blobs) or s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true";
 
 // A URL scheme is at least two characters here, so that a Windows drive (`C:\blobs`) reads as a path.
 const schemePattern = /^([a-z][a-z0-9+.-]+):/i;
 
 /**
  * Opens the blob store a configuration names: a directory path or a `file:` URL is the local store (the
- * directory is created when missing); `s3://` is recognised but not built yet.
+ * directory is created when missing); `s3://` is an S3 bucket (see s3/s3-location.ts), checked at open.
  */
 export async function openBlobStore(location: string): Promise<BlobStore> {
   if (location.trim() === "") {
@@ -27,11 +28,7 @@ export async function openBlobStore(location: string): Promise<BlobStore> {
     case "file":
       return createLocalBlobStore(filePath(location));
     case "s3":
-      // The location is not echoed: an s3:// URL may carry credentials.
-      throw new PermanentError(
-        ErrorCodes.invalidArgument,
-        "S3 blob storage (s3://) is not available yet in this build; use a directory path or a file: URL",
-      );
+      return openS3BlobStore(location);
     default:
       throw new PermanentError(
         ErrorCodes.invalidArgument,

@@ -1,0 +1,197 @@
+import { execFile } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { openSqliteBackend } from "../src/backend/sqlite/sqlite-backend.js";
+import { Engine } from "../src/engine/engine.js";
+import { finishedJobStatuses } from "../src/engine/projection.js";
+import { parsePipeline } from "../src/pipeline/parse-pipeline.js";
+import { builtinCatalog } from "../src/steps/builtin-steps.js";
+import { createLocalBlobStore } from "../src/storage/local/local-blob-store.js";
+import { Worker } from "../src/worker/worker.js";
+
+const run = promisify(execFile);
+
+/** The ladder both sides encode: Apple-style 1080p/720p/360p bit rates. */
+const RUNGS = [
+  { height: 1080, bitrate: 5_000_000 },
+  { height: 720, bitrate: 2_800_000 },
+  { height: 360, bitrate: 800_000 },
+] as const;
+
+export interface VideoBenchResult {
+  /** `video.ladder` (one decode) as a job on a real engine and worker, from job creation to success. */
+  mediaflowMs: number;
+  /** The same three renditions from one hand-written ffmpeg command: decode once, split, scale, encode. */
+  singleCommandMs: number;
+  /** Three ffmpeg runs one after the other, each decoding the source for its own rung. */
+  separateRunsMs: number;
+}
+
+/**
+ * A 3-rung ladder of a `seconds`-long 1080p clip, encoded three ways with the same encoder settings
+ * (libx264 at `preset`, 2 s keyframes, AAC): through mediaflow, as the best single ffmpeg command, and as
+ * three separate ffmpeg runs.
+ */
+export async function benchVideoLadder(options: {
+  dir: string;
+  seconds: number;
+  preset: string;
+}): Promise<VideoBenchResult> {
+  const source = join(options.dir, "source.mp4");
+  await ffmpeg([
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=1920x1080:rate=30:duration=${options.seconds}`,
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=440:sample_rate=48000:duration=${options.seconds}`,
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-crf",
+    "18",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    source,
+  ]);
+  const mediaflowMs = await timeMediaflow(
+    await mkdtemp(join(options.dir, "mediaflow-")),
+    source,
+    options.preset,
+  );
+  const singleCommandMs = await timed(() => ffmpeg(singleCommand(source, options)));
+  const separateRunsMs = await timed(async () => {
+    for (const rung of RUNGS) await ffmpeg(oneRung(source, rung, options));
+  });
+  return { mediaflowMs, singleCommandMs, separateRunsMs };
+}
+
+/** The reference: what a person who knows ffmpeg would type for a one-decode ladder. */
+function singleCommand(source: string, options: { dir: string; preset: string }): string[] {
+  const splits = RUNGS.map((_, i) => `[s${i}]`).join("");
+  const chains = RUNGS.map((rung, i) => `[s${i}]scale=-2:${rung.height},format=yuv420p[v${i}]`);
+  const args = [
+    "-i",
+    source,
+    "-filter_complex",
+    [`[0:v]split=${RUNGS.length}${splits}`, ...chains].join(";"),
+  ];
+  RUNGS.forEach((rung, i) => {
+    args.push("-map", `[v${i}]`, "-map", "0:a", ...encodeArgs(rung, options.preset));
+    args.push(join(options.dir, `single-${rung.height}.mp4`));
+  });
+  return args;
+}
+
+function oneRung(
+  source: string,
+  rung: (typeof RUNGS)[number],
+  options: { dir: string; preset: string },
+): string[] {
+  return [
+    "-i",
+    source,
+    "-vf",
+    `scale=-2:${rung.height},format=yuv420p`,
+    "-map",
+    "0:v",
+    "-map",
+    "0:a",
+    ...encodeArgs(rung, options.preset),
+    join(options.dir, `separate-${rung.height}.mp4`),
+  ];
+}
+
+function encodeArgs(rung: (typeof RUNGS)[number], preset: string): string[] {
+  const maxrate = Math.round(rung.bitrate * 1.5);
+  return [
+    "-c:v",
+    "libx264",
+    "-preset",
+    preset,
+    "-b:v",
+    String(rung.bitrate),
+    "-maxrate",
+    String(maxrate),
+    "-bufsize",
+    String(maxrate * 2),
+    "-force_key_frames",
+    "expr:gte(t,n_forced*2)",
+    "-c:a",
+    "aac",
+    "-b:a",
+    "128000",
+    "-movflags",
+    "+faststart",
+  ];
+}
+
+async function timeMediaflow(dir: string, source: string, preset: string): Promise<number> {
+  const catalog = builtinCatalog();
+  const pipeline = parsePipeline(
+    JSON.stringify({
+      name: "bench-ladder",
+      steps: {
+        ladder: { use: "video.ladder", with: { preset, renditions: RUNGS.map((rung) => ({ ...rung })) } },
+      },
+    }),
+    "bench-ladder.json",
+    catalog,
+  );
+  const backend = await openSqliteBackend(join(dir, "mediaflow.db"));
+  const storage = await createLocalBlobStore(join(dir, "blobs"));
+  const engine = new Engine({ backend, catalog });
+  const worker = new Worker({
+    engine,
+    catalog,
+    storage,
+    log: pino({ level: "silent" }),
+    concurrency: 1,
+    leaseMs: 30_000,
+    pollMs: 50,
+    shutdownGraceMs: 10_000,
+    tmpDir: dir,
+    defaultTimeoutMs: 60 * 60_000,
+  });
+  try {
+    const info = await storage.putFile("inputs/bench/source.mp4", source);
+    worker.start();
+    const start = performance.now();
+    const { job } = await engine.createJob({
+      pipeline,
+      input: { key: "inputs/bench/source.mp4", filename: "source.mp4", bytes: info.bytes },
+    });
+    for (;;) {
+      const state = await engine.getJob(job.job.id);
+      if (state !== undefined && finishedJobStatuses.has(state.job.status)) {
+        if (state.job.status !== "succeeded") throw new Error(`the ladder job ended ${state.job.status}`);
+        return performance.now() - start;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await worker.stop();
+    await storage.close();
+    await backend.close();
+  }
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+async function ffmpeg(args: string[]): Promise<void> {
+  await run("ffmpeg", ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", ...args], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm run bench:media`: mediaflow's media pipelines beside the raw tools doing the same work, in one
+ * run. Options: --images N (default 200), --seconds S (default 20), --preset P (default veryfast).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { machineFacts, renderTable } from "./harness.js";
+import { benchImages } from "./media-images.js";
+import { benchVideoLadder } from "./media-video.js";
+
+const { values } = parseArgs({
+  options: {
+    images: { type: "string", default: "200" },
+    seconds: { type: "string", default: "20" },
+    preset: { type: "string", default: "veryfast" },
+  },
+});
+
+const dir = mkdtempSync(join(tmpdir(), "mediaflow-bench-media-"));
+try {
+  console.log(machineFacts(new Date()).join("\n"));
+  const images = await benchImages({ count: Number(values.images), dir });
+  const video = await benchVideoLadder({ dir, seconds: Number(values.seconds), preset: values.preset });
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+  console.log(
+    `\n${renderTable(
+      [
+        { title: "work", align: "left" },
+        { title: "mediaflow", align: "right" },
+        { title: "reference", align: "right" },
+        { title: "reference is", align: "left" },
+        { title: "ratio", align: "right" },
+        { title: "target", align: "left" },
+      ],
+      [
+        [
+          `${values.images} thumbnails of 1920x1080 JPEGs`,
+          seconds(images.mediaflowMs),
+          seconds(images.sharpMs),
+          "a plain sharp loop",
+          ratio(images.mediaflowMs, images.sharpMs),
+          "<= 1.10x",
+        ],
+        [
+          `3-rung ladder, ${values.seconds} s of 1080p (${values.preset})`,
+          seconds(video.mediaflowMs),
+          seconds(video.singleCommandMs),
+          "the best single ffmpeg command",
+          ratio(video.mediaflowMs, video.singleCommandMs),
+          "<= 1.05x",
+        ],
+        [
+          "one decode vs three encodes",
+          seconds(video.singleCommandMs),
+          seconds(video.separateRunsMs),
+          "three separate ffmpeg runs",
+          ratio(video.separateRunsMs, video.singleCommandMs),
+          ">= 1.30x faster",
+        ],
+      ],
+    )}`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

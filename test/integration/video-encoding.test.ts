@@ -281,6 +281,44 @@ steps:
     assert.ok(Math.abs(durationOf(probed) - 2) < 0.1);
   });
 
+  it("cancelling a job stops its running ffmpeg within two seconds, leaving no process behind", async () => {
+    const input = await makeVideo(join(dir, "long.mp4"), { width: 640, height: 360, seconds: 20 });
+    const pipeline = mediaPipeline(
+      "name: c\nsteps:\n  slow: { use: video.transcode, with: { preset: veryslow, crf: 10, name: slow } }",
+    );
+    const key = "inputs/test/cancel/long.mp4";
+    const info = await fixture.storage.putFile(key, input);
+    const { job } = await fixture.engine.createJob({
+      pipeline,
+      input: { key, filename: "long.mp4", bytes: info.bytes },
+    });
+    const worker = fixture.worker();
+    worker.start();
+    try {
+      // Wait until ffmpeg is encoding: the step has reported progress.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const state = await fixture.engine.getJob(job.job.id);
+        if ((state?.steps.slow?.progress ?? 0) > 0) break;
+        assert.ok(Date.now() < deadline, "the encode never reported progress");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok((await ffmpegProcessesUnder(fixture.dir)).length > 0, "ffmpeg is running");
+      const cancelledAt = Date.now();
+      await fixture.engine.cancelJob(job.job.id);
+      for (;;) {
+        if ((await ffmpegProcessesUnder(fixture.dir)).length === 0) break;
+        assert.ok(Date.now() - cancelledAt < 2_000, "ffmpeg still running 2 s after the cancel");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const state = await fixture.engine.getJob(job.job.id);
+      assert.equal(state?.job.status, "cancelled");
+      assert.equal(state?.steps.slow?.result, null, "no output reported for the cancelled step");
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("audio.extract writes AAC, MP3 and Opus, and normalises loudness to EBU R128", async () => {
     const quiet = await makeVideo(join(dir, "quiet.mp4"), { seconds: 4, width: 160, height: 90 });
     const job = await runMediaJob(
@@ -331,6 +369,14 @@ steps:
     assert.match(onSilent.state.steps.a?.error?.message ?? "", /has no audio track/);
   });
 });
+
+/** ffmpeg processes whose arguments mention `dir` (their work directory is inside it). */
+async function ffmpegProcessesUnder(dir: string): Promise<string[]> {
+  const { stdout } = await run("ps", ["-eo", "args"]);
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith("/") && line.includes("ffmpeg") && line.includes(dir));
+}
 
 async function measureLoudness(path: string): Promise<number> {
   const { stderr } = await run("ffmpeg", [

@@ -6,6 +6,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fast
 import type { ApiDependencies } from "./api-dependencies.js";
 import "./principal.js";
 import { handleError, problemFor, sendProblem } from "./problem.js";
+import { registerDashboardRoutes } from "./routes/dashboard.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -114,5 +115,6 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     },
     { prefix: "/v1" },
   );
+  await registerDashboardRoutes(app);
   return app;
 }

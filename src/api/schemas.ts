@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { jobEventTypes } from "../engine/events.js";
+import { defaultWebhookEvents } from "../notify/webhook-events.js";
 
 /** The API's request and response schemas: validation and the OpenAPI document both come from these. */
 
@@ -11,6 +13,19 @@ export const jobInputSchema = z.union([
   z.strictObject({ uploadId: z.string().min(1).max(200).describe("a completed upload") }),
 ]);
 
+export const webhookSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+    .max(2000)
+    .describe("receives a signed POST for each of the events (see docs/webhooks.md)"),
+  events: z
+    .array(z.enum(jobEventTypes))
+    .min(1)
+    .max(jobEventTypes.length)
+    .default([...defaultWebhookEvents])
+    .describe("the event types to send; default job.succeeded, job.failed and job.cancelled"),
+});
+
 export const createJobBody = z.strictObject({
   pipeline: z
     .union([z.string().min(1).max(200), z.record(z.string(), jsonValue)])
@@ -19,6 +34,7 @@ export const createJobBody = z.strictObject({
   params: z.record(z.string(), jsonValue).optional(),
   priority: z.int().min(-1000).max(1000).optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
+  webhook: webhookSchema.optional(),
 });
 
 export const errorInfoSchema = z.object({ code: z.string(), message: z.string() });

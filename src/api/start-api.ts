@@ -34,7 +34,12 @@ export async function createApi(
     signer: new UrlSigner(Buffer.from(secret)),
     metrics,
     log,
-    limits: { ...apiLimitDefaults, eventPollMs: config.pollMs, ...options.limits },
+    limits: {
+      ...apiLimitDefaults,
+      eventPollMs: config.pollMs,
+      requestsPerMinute: config.rateLimitPerMinute,
+      ...options.limits,
+    },
     async ready() {
       await backend.reads.jobCounts();
       await storage.stat("readiness-probe");

@@ -21,6 +21,8 @@ export interface Backend {
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;
+  /** The webhook outbox: deliveries written with the events they announce, claimed by the deliverer. */
+  readonly webhooks: WebhookOutbox;
   /**
    * Calls `listener` when a transaction (of this process or another) has committed work that is runnable
    * now, so claimers can claim at once instead of at their next poll. Only a hint: a wake-up may come late,
@@ -109,7 +111,14 @@ export interface BackendTransaction {
   lockJob(jobId: string): Promise<JobProjection | undefined>;
   /** Stores the job row and the named steps of a projection. */
   saveProjection(state: JobProjection, changedSteps: Iterable<string>): Promise<void>;
-  /** Appends events in order and returns them with their sequence numbers. */
+  /** Subscribes a URL to some of a job's events; deliveries are queued as those events are appended. */
+  addWebhook(subscription: WebhookSubscription): Promise<void>;
+  /** Subscribes the tenant's default webhook, if it has one, to the job's events. */
+  addDefaultWebhook(jobId: string, tenant: string): Promise<void>;
+  /**
+   * Appends events in order and returns them with their sequence numbers. Also queues a webhook delivery
+   * for each event a webhook of its job subscribes to, in this same transaction (the outbox).
+   */
   appendEvents(events: readonly NewJobEvent[]): Promise<JobEvent[]>;
   enqueueTasks(tasks: readonly NewTask[]): Promise<void>;
   /**
@@ -216,4 +225,72 @@ export interface UploadStore {
     id: string,
     outcome: { state: "completed"; bytes: number; at: number } | { state: "failed" },
   ): Promise<void>;
+}
+
+/** A tenant's default webhook. */
+export interface TenantWebhook {
+  url: string;
+  events: readonly string[];
+}
+
+/** A URL that receives some of one job's events. */
+export interface WebhookSubscription {
+  jobId: string;
+  tenant: string;
+  url: string;
+  /** Event types, e.g. `job.succeeded`. */
+  events: readonly string[];
+}
+
+/**
+ * One event to deliver to one webhook. `pending` until a 2xx answer (`delivered`) or until retrying is
+ * pointless or used up (`dead`). While a deliverer holds it, `nextAttemptAt` is the end of its lease, so a
+ * deliverer that dies leaves it due again once the lease runs out.
+ */
+export interface WebhookDelivery {
+  /** Stable across retries: the receiver deduplicates on it (`Webhook-Id`). */
+  id: string;
+  tenant: string;
+  url: string;
+  event: JobEvent;
+  state: "pending" | "delivered" | "dead";
+  /** Attempts started so far (the running one included). */
+  attempts: number;
+  nextAttemptAt: number;
+  leaseOwner: string | null;
+  /** Fencing token: bumped on every claim; settling must carry the one it claimed with. */
+  leaseToken: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface WebhookClaimRequest {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: number;
+}
+
+/** How an attempt ended. */
+export type WebhookOutcome =
+  | { state: "delivered"; at: number; status: number }
+  | { state: "pending"; nextAttemptAt: number; error: string; status: number | null }
+  | { state: "dead"; at: number; error: string; status: number | null };
+
+export interface WebhookOutbox {
+  /**
+   * Claims up to `limit` due deliveries, oldest due first, in one statement: each gets a new lease token,
+   * an attempt, and a lease until `now + leaseMs`. Concurrent claimers never get the same delivery.
+   */
+  claimDue(request: WebhookClaimRequest): Promise<WebhookDelivery[]>;
+  /** Records an attempt's outcome; false (and nothing changed) when the lease was lost to another claim. */
+  settle(id: string, leaseToken: number, outcome: WebhookOutcome): Promise<boolean>;
+  listForJob(jobId: string): Promise<WebhookDelivery[]>;
+  /** The tenant's signing secret; `fresh` is stored and returned when the tenant has none yet. */
+  signingSecret(tenant: string, fresh: string): Promise<string>;
+  /** Sets (or with null removes) the webhook of the tenant's jobs created without one of their own. */
+  setTenantDefault(tenant: string, webhook: TenantWebhook | null, at: number): Promise<void>;
+  getTenantDefault(tenant: string): Promise<TenantWebhook | undefined>;
 }

@@ -5,10 +5,22 @@ import { openPostgresBackend } from "./postgres/postgres-backend.js";
 import { openSqliteBackend } from "./sqlite/sqlite-backend.js";
 
 /**
+ * `postgres://…?schema=NAME` keeps mediaflow's tables in that schema (default `public`), so several
+ * installations can share one database. The parameter is mediaflow's, not the driver's, and is removed.
+ */
+function openPostgres(url: string): Promise<Backend> {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema");
+  if (schema === null) return openPostgresBackend(url);
+  parsed.searchParams.delete("schema");
+  return openPostgresBackend(parsed.toString(), { schema });
+}
+
+/**
  * Opens the backend a database URL names: a file path or `sqlite:` URL (embedded), or `postgres://`.
  */
 export async function openBackend(url: string): Promise<Backend> {
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgresBackend(url);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url);
   if (url.startsWith("file:")) return openSqliteBackend(fileURLToPath(url));
   if (url.startsWith("sqlite:"))
     return openSqliteBackend(url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, ""));

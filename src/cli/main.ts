@@ -7,6 +7,7 @@ import { keysCommand } from "./commands/keys.js";
 import { pipelinesCommand } from "./commands/pipelines.js";
 import { runCommand } from "./commands/run.js";
 import { serveCommand } from "./commands/serve.js";
+import { webhooksCommand } from "./commands/webhooks.js";
 import { workerCommand } from "./commands/worker.js";
 
 const commands: Record<string, Command> = {
@@ -16,6 +17,7 @@ const commands: Record<string, Command> = {
   keys: keysCommand,
   jobs: jobsCommand,
   pipelines: pipelinesCommand,
+  webhooks: webhooksCommand,
 };
 
 const help = `mediaflow: media processing pipelines
@@ -27,6 +29,7 @@ usage:
   mediaflow keys create --tenant NAME | list | revoke ID         API keys
   mediaflow jobs list|show|events|submit|cancel|retry ...        inspect and steer jobs
   mediaflow pipelines list|validate FILE|schema                  bundled pipelines, validation, JSON Schema
+  mediaflow webhooks secret --tenant NAME | deliveries JOB_ID    webhook signing secret, delivery states
 
 configuration (environment): MEDIAFLOW_DATA_DIR (./data), MEDIAFLOW_DATABASE_URL, MEDIAFLOW_STORAGE_URL,
   MEDIAFLOW_CONCURRENCY, MEDIAFLOW_LEASE, MEDIAFLOW_LOG_LEVEL

@@ -23,6 +23,8 @@ export const configDefaults = Object.freeze({
   concurrency: Math.max(1, availableParallelism()),
   logLevel: "info",
   port: 8080,
+  // 20 requests a second per key: plenty for a product's backend, a brake on a runaway client.
+  rateLimitPerMinute: 1200,
   /** Loopback unless told otherwise: exposing the API is a decision, not a default. */
   host: "127.0.0.1",
 });
@@ -48,9 +50,20 @@ const configSchema = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   tmpDir: z.string().min(1).default(tmpdir()),
   port: z.coerce.number().int().min(0).max(65535).default(configDefaults.port),
+  rateLimitPerMinute: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(configDefaults.rateLimitPerMinute),
   host: z.string().min(1).default(configDefaults.host),
   /** Signs download and upload URLs; every API process of one deployment must share it. */
   secret: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Webhook URLs may reach loopback, private and link-local addresses (off: an API client could reach internal services). */
+  allowPrivateWebhooks: z
+    .union([z.boolean(), z.enum(["1", "0", "true", "false"])])
+    .transform((value) => value === true || value === "1" || value === "true")
+    .default(false),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -72,6 +85,9 @@ export interface Config {
   readonly host: string;
   /** Undefined: one is generated and kept in the data directory. */
   readonly secret: string | undefined;
+  readonly allowPrivateWebhooks: boolean;
+  /** API requests per minute per key. */
+  readonly rateLimitPerMinute: number;
 }
 
 /** The environment variables each setting is read from. */
@@ -89,6 +105,8 @@ export const environmentNames: Readonly<Record<keyof ConfigInput, string>> = Obj
   port: "MEDIAFLOW_PORT",
   host: "MEDIAFLOW_HOST",
   secret: "MEDIAFLOW_SECRET",
+  allowPrivateWebhooks: "MEDIAFLOW_ALLOW_PRIVATE_WEBHOOKS",
+  rateLimitPerMinute: "MEDIAFLOW_RATE_LIMIT",
 });
 
 /**

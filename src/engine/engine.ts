@@ -41,6 +41,11 @@ export interface CreateJobRequest {
   priority?: number;
   idempotencyKey?: string | null;
   tenant?: string;
+  /**
+   * Where to POST some of the job's events (else the tenant's default webhook, if any); subscribed before
+   * the first event, so it sees them all.
+   */
+  webhook?: { url: string; events: readonly string[] };
 }
 
 /** What a worker asks for when it claims. */
@@ -114,6 +119,8 @@ export class Engine {
         if (existing === undefined) throw new Error(`job ${inserted.existingJobId} vanished`);
         return { job: existing, created: false, events: [] as JobEvent[], enqueued: false };
       }
+      if (request.webhook !== undefined) await tx.addWebhook({ jobId: id, tenant, ...request.webhook });
+      else await tx.addDefaultWebhook(id, tenant);
       const [created] = await tx.appendEvents([
         {
           type: "job.created",

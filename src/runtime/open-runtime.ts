@@ -3,6 +3,7 @@ import type { Backend } from "../backend/backend.js";
 import { openBackend } from "../backend/open-backend.js";
 import type { Config } from "../config/config.js";
 import { Engine } from "../engine/engine.js";
+import { WebhookDeliverer, type WebhookDelivererOptions } from "../notify/webhook-deliverer.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { openBlobStore } from "../storage/open-blob-store.js";
@@ -17,6 +18,8 @@ export interface Runtime {
   catalog: StepCatalog;
   log: Logger;
   createWorker(overrides?: Partial<WorkerOptions>): Worker;
+  /** Delivers the webhook outbox once started; stopped on close. */
+  createWebhookDeliverer(overrides?: Partial<WebhookDelivererOptions>): WebhookDeliverer;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,7 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
   }
   const engine = new Engine({ backend, catalog });
   const workers: Worker[] = [];
+  const deliverers: WebhookDeliverer[] = [];
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -56,9 +60,20 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
       workers.push(worker);
       return worker;
     },
+    createWebhookDeliverer(overrides = {}) {
+      const deliverer = new WebhookDeliverer({
+        backend,
+        log,
+        allowPrivateAddresses: config.allowPrivateWebhooks,
+        notifications: engine.notifications,
+        ...overrides,
+      });
+      deliverers.push(deliverer);
+      return deliverer;
+    },
     close() {
       closing ??= closeAll(
-        workers.map((worker) => () => worker.stop()),
+        [...workers.map((worker) => () => worker.stop()), ...deliverers.map((d) => () => d.stop())],
         [() => storage.close(), () => backend.close()],
       );
       return closing;

@@ -10,7 +10,8 @@ import { openPostgresBackend } from "../../src/backend/postgres/postgres-backend
 import { Engine } from "../../src/engine/engine.js";
 import type { JobEvent } from "../../src/engine/events.js";
 import { PermanentError } from "../../src/errors/errors.js";
-import { backendConformance } from "../conformance/backend.js";
+import { type BackendHarness, backendConformance } from "../conformance/backend.js";
+import { webhookOutboxConformance } from "../conformance/webhook-outbox.js";
 import { pipeline, testCatalog } from "../support/test-pipelines.js";
 
 const defaultUrl = "postgres://postgres@127.0.0.1:5432/test";
@@ -76,7 +77,7 @@ function postgresTests(url: string): void {
     }
   }
 
-  backendConformance("postgres", async () => {
+  const openHarness = async (): Promise<BackendHarness> => {
     const schema = freshSchema();
     const backend = await openPostgresBackend(url, { schema });
     return {
@@ -86,7 +87,9 @@ function postgresTests(url: string): void {
         else await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       },
     };
-  });
+  };
+  backendConformance("postgres", openHarness);
+  webhookOutboxConformance("postgres", openHarness);
 
   const snapshotPath = fileURLToPath(new URL("../../../src/backend/postgres/schema.sql", import.meta.url));
 

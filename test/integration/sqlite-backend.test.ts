@@ -7,10 +7,11 @@ import { fileURLToPath } from "node:url";
 import { migrate, openDatabase } from "../../src/backend/sqlite/connection.js";
 import { migrations } from "../../src/backend/sqlite/migrations.js";
 import { openSqliteBackend } from "../../src/backend/sqlite/sqlite-backend.js";
-import { backendConformance } from "../conformance/backend.js";
+import { type BackendHarness, backendConformance } from "../conformance/backend.js";
+import { webhookOutboxConformance } from "../conformance/webhook-outbox.js";
 import { withTempDir } from "../support/namespaces.js";
 
-backendConformance("sqlite", async () => {
+const openHarness = async (): Promise<BackendHarness> => {
   const dir = await mkdtemp(join(tmpdir(), "mediaflow-sqlite-"));
   const backend = await openSqliteBackend(join(dir, "test.db"));
   return {
@@ -20,7 +21,9 @@ backendConformance("sqlite", async () => {
       else await rm(dir, { recursive: true, force: true });
     },
   };
-});
+};
+backendConformance("sqlite", openHarness);
+webhookOutboxConformance("sqlite", openHarness);
 
 const snapshotPath = fileURLToPath(new URL("../../../src/backend/sqlite/schema.sql", import.meta.url));
 

@@ -77,6 +77,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
         priority: body.priority,
         idempotencyKey: body.idempotencyKey ?? null,
         tenant,
+        ...(body.webhook === undefined ? {} : { webhook: body.webhook }),
       });
       if (!created && !sameRequest(job, pipeline, input, params)) {
         throw new PermanentError(

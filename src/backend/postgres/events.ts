@@ -35,14 +35,23 @@ export async function appendEvents(
   events: readonly NewJobEvent[],
 ): Promise<JobEvent[]> {
   if (events.length === 0) return [];
+  // The second part is the webhook outbox: the deliveries these events call for are written by the same
+  // statement, hence in the same transaction, so a crash can lose neither without the other. The delivery
+  // id is the event and the webhook: stable, unique, the same however often it is retried.
   const { rows } = await db.query<{ seq: number }>(
-    `INSERT INTO events (job_id, type, step, part, attempt, worker_id, at, data)
-     SELECT job_id, type, step, part, attempt, worker_id, at, data
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::bigint[], $8::json[])
-       WITH ORDINALITY AS e (job_id, type, step, part, attempt, worker_id, at, data, ord)
-     WHERE (SELECT true FROM pg_advisory_xact_lock($9, $10))
-     ORDER BY ord
-     RETURNING seq`,
+    `WITH appended AS (
+       INSERT INTO events (job_id, type, step, part, attempt, worker_id, at, data)
+       SELECT job_id, type, step, part, attempt, worker_id, at, data
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::bigint[], $8::json[])
+         WITH ORDINALITY AS e (job_id, type, step, part, attempt, worker_id, at, data, ord)
+       WHERE (SELECT true FROM pg_advisory_xact_lock($9, $10))
+       ORDER BY ord
+       RETURNING seq, job_id, type, at),
+     outbox AS (
+       INSERT INTO webhook_deliveries (id, webhook_id, tenant, url, job_id, event_seq, next_attempt_at, created_at)
+       SELECT 'whd_' || a.seq || '_' || w.id, w.id, w.tenant, w.url, a.job_id, a.seq, a.at, a.at
+       FROM appended a JOIN job_webhooks w ON w.job_id = a.job_id AND a.type = ANY (w.events))
+     SELECT seq FROM appended`,
     [
       events.map((e) => e.jobId),
       events.map((e) => e.type),

@@ -125,6 +125,54 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);
     `,
   },
+  {
+    version: 4,
+    name: "webhook outbox",
+    sql: `
+      CREATE TABLE job_webhooks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT[] NOT NULL
+      );
+      CREATE INDEX job_webhooks_by_job ON job_webhooks (job_id);
+
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id BIGINT NOT NULL,
+        tenant TEXT NOT NULL,
+        url TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        event_seq BIGINT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_token BIGINT NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_status INTEGER,
+        created_at BIGINT NOT NULL,
+        finished_at BIGINT
+      );
+      -- Partial: the claim only looks at pending deliveries; delivered and dead ones pile up.
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+      CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, event_seq);
+
+      CREATE TABLE webhook_secrets (
+        tenant TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+
+      CREATE TABLE tenant_webhooks (
+        tenant TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        events TEXT[] NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

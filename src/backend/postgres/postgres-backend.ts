@@ -7,6 +7,7 @@ import type {
   BackendReads,
   BackendTransaction,
   UploadStore,
+  WebhookOutbox,
 } from "../backend.js";
 import { postgresApiKeyStore } from "./api-keys.js";
 import {
@@ -33,6 +34,7 @@ import {
   updateTask,
 } from "./queue.js";
 import { postgresUploadStore } from "./uploads.js";
+import { addDefaultWebhook, addWebhook, postgresWebhookOutbox } from "./webhooks.js";
 import { WorkListener } from "./work-listener.js";
 
 const capabilities: BackendCapabilities = Object.freeze({
@@ -85,6 +87,7 @@ class PostgresBackend implements Backend {
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;
+  readonly webhooks: WebhookOutbox;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -95,6 +98,7 @@ class PostgresBackend implements Backend {
     this.reads = readOps(pool);
     this.apiKeys = postgresApiKeyStore(pool);
     this.uploads = postgresUploadStore(pool);
+    this.webhooks = postgresWebhookOutbox(pool);
   }
 
   async migrate(): Promise<void> {
@@ -140,6 +144,8 @@ function transactionOps({ client: db, atCommit }: TransactionAttempt, schema: st
 
   return {
     insertJob: (job) => insertJob(db, job),
+    addWebhook: (subscription) => addWebhook(db, subscription),
+    addDefaultWebhook: (jobId, tenant) => addDefaultWebhook(db, jobId, tenant),
     async lockJob(jobId) {
       const held = locked.get(jobId);
       if (held !== undefined) return structuredClone(held);

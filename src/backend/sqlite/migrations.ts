@@ -115,4 +115,51 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);
     `,
   },
+  {
+    version: 4,
+    name: "webhook outbox",
+    sql: `
+      CREATE TABLE job_webhooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL
+      );
+      CREATE INDEX job_webhooks_by_job ON job_webhooks (job_id);
+
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id INTEGER NOT NULL,
+        tenant TEXT NOT NULL,
+        url TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_token INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_status INTEGER,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+      CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, event_seq);
+
+      CREATE TABLE webhook_secrets (
+        tenant TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE tenant_webhooks (
+        tenant TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -8,6 +8,7 @@ import type {
   QueueDepth,
   TaskRecord,
   UploadStore,
+  WebhookOutbox,
 } from "../backend.js";
 import { sqliteApiKeyStore } from "./api-keys.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
@@ -16,6 +17,7 @@ import { jobStatements } from "./jobs.js";
 import { queueStatements } from "./queue.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
 import { sqliteUploadStore } from "./uploads.js";
+import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
 
 const capabilities: BackendCapabilities = Object.freeze({
   singleWriter: true,
@@ -41,6 +43,7 @@ class SqliteBackend implements Backend {
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;
+  readonly webhooks: WebhookOutbox;
   private readonly writer: SqliteWriter;
   private readonly tx: BackendTransaction;
   private closed = false;
@@ -54,6 +57,7 @@ class SqliteBackend implements Backend {
     this.reads = readOps(readerDb);
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
     this.uploads = sqliteUploadStore(writerDb, this.writer, readerDb);
+    this.webhooks = sqliteWebhookOutbox(writerDb, this.writer, readerDb);
   }
 
   async migrate(): Promise<void> {
@@ -78,12 +82,21 @@ function transactionOps(db: SqliteDatabase): BackendTransaction {
   const jobs = jobStatements(db);
   const queue = queueStatements(db);
   const events = eventStatements(db);
+  const webhooks = webhookStatements(db);
   return {
     insertJob: async (job) => jobs.insert(job),
+    addWebhook: async (subscription) => webhooks.subscribe(subscription),
+    addDefaultWebhook: async (jobId, tenant) => webhooks.subscribeDefault(jobId, tenant),
     // SQLite's single writer already holds the whole database for the transaction.
     lockJob: async (jobId) => jobs.load(jobId),
     saveProjection: async (state, changedSteps) => jobs.save(state, changedSteps),
-    appendEvents: async (newEvents) => events.append(newEvents),
+    async appendEvents(newEvents) {
+      const appended = events.append(newEvents);
+      // The outbox: the webhook deliveries these events call for are written in the same transaction, so
+      // a crash can lose neither without the other.
+      webhooks.queueDeliveries(appended);
+      return appended;
+    },
     enqueueTasks: async (tasks) => queue.enqueue(tasks, Date.now()),
     claimTasks: async (request) => queue.claim(request),
     lockTask: async (taskId) => queue.get(taskId),

@@ -53,6 +53,9 @@ export const serveCommand: Command = async (context) => {
     const address = await app.listen({ port: config.port, host: config.host });
     if (worker !== undefined) await checkMediaTools(log);
     worker?.start();
+    // Webhooks go out from the API process: every job's events reach the outbox wherever it runs.
+    const webhooks = runtime.createWebhookDeliverer();
+    webhooks.start();
     context.stdout.write(
       `mediaflow API listening on ${address} (${worker === undefined ? "no embedded workers" : `embedded worker, ${config.concurrency} at once`})\n`,
     );
@@ -64,6 +67,7 @@ export const serveCommand: Command = async (context) => {
     void context.forced.then(() => worker?.stop({ force: true }));
     await app.close();
     await worker?.stop();
+    await webhooks.stop();
     return ExitCodes.ok;
   } finally {
     await runtime.close();

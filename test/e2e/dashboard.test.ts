@@ -147,8 +147,8 @@ describe("dashboard", () => {
     assert.match(await deepLink.text(), /<div id="app">/);
 
     // An encoded "../" is folded away before the lookup: it can only ever reach files of web/dist.
-    const escape = await fetch(`${server.url}/%2e%2e/%2e%2e/package.json`);
-    assert.match(await escape.text(), /<div id="app">/);
+    const traversal = await fetch(`${server.url}/%2e%2e/%2e%2e/package.json`);
+    assert.match(await traversal.text(), /<div id="app">/);
 
     const unknownApi = await server.request("/v1/no-such-route");
     assert.equal(unknownApi.status, 404);

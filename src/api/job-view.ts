@@ -64,17 +64,28 @@ export function jobView(state: JobProjection, links: OutputLinks, progress: numb
         name: output.name,
         contentType: output.contentType,
         bytes: output.bytes,
-        url: fileUrl(links.signer, output.key, expiresAt),
+        url: fileUrl(links.signer, output.key, outputScope(output.key, output.name), expiresAt),
       })),
     ),
     error: job.error,
   };
 }
 
-/** A signed, expiring download URL for a stored file (relative to the API's origin). */
-export function fileUrl(signer: UrlSigner, key: string, expiresAt: number): string {
-  const path = `/files/${key.split("/").map(encodeURIComponent).join("/")}`;
-  return `${path}?${signer.sign("GET", path, expiresAt)}`;
+/**
+ * A signed, expiring download URL for a stored file (relative to the API's origin), valid for every key
+ * under `scope`, so files that refer to each other by relative URL (playlists, segments) resolve.
+ */
+export function fileUrl(signer: UrlSigner, key: string, scope: string, expiresAt: number): string {
+  return `/files/${signer.scopeToken(scope, expiresAt)}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/**
+ * The folder a step attempt wrote its outputs to (`jobs/<job>/<step>/[p<part>/]t<token>/`): the key
+ * without the output's own name, which may itself hold folders (`hls/master.m3u8`).
+ */
+export function outputScope(key: string, name: string): string {
+  if (key.endsWith(`/${name}`)) return key.slice(0, key.length - name.length);
+  return key.slice(0, key.lastIndexOf("/") + 1);
 }
 
 export function jobSummaryView(job: JobSummary) {

@@ -30,6 +30,32 @@ export class UrlSigner {
     return Number(expires) * 1000 < now ? "expired" : "valid";
   }
 
+  /**
+   * A path segment that authorises GETs of every key under `scope` (a key prefix ending in `/`) until
+   * `expiresAt`: `<expires>-<depth>-<signature>`, where depth is how many key segments the scope has.
+   * Put in the path rather than the query, it survives relative URLs: a player that fetches a signed
+   * `hls/master.m3u8` resolves `media_0.m3u8` and its segments under the same token.
+   */
+  scopeToken(scope: string, expiresAt: number): string {
+    const expires = Math.floor(expiresAt / 1000);
+    const depth = scope.split("/").length - 1;
+    return `${expires}-${depth}-${this.signature("GET", `scope:${scope}`, expires)}`;
+  }
+
+  /** Checks a scope token against the key a request asks for; the key must lie within the scope. */
+  checkScope(token: string, key: string, now: number): SignatureCheck {
+    const match = /^(\d{1,12})-(\d{1,3})-([A-Za-z0-9_-]+)$/.exec(token);
+    if (match === null) return "invalid";
+    const [, expires = "", depth = "", signature = ""] = match;
+    const segments = key.split("/");
+    if (Number(depth) < 1 || segments.length <= Number(depth)) return "invalid";
+    const scope = `${segments.slice(0, Number(depth)).join("/")}/`;
+    const expected = Buffer.from(this.signature("GET", `scope:${scope}`, Number(expires)));
+    const given = Buffer.from(signature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return "invalid";
+    return Number(expires) * 1000 < now ? "expired" : "valid";
+  }
+
   private signature(method: string, path: string, expires: number): string {
     return createHmac("sha256", this.secret)
       .update(`${method.toUpperCase()}\n${path}\n${expires}`)

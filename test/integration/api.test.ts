@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTestServer, type TestServer } from "../support/api-server.js";
+import { makeVideo } from "../support/media-fixtures.js";
 import { withTempDir } from "../support/namespaces.js";
 
 interface JobBody {
@@ -104,12 +105,24 @@ describe("HTTP API", () => {
   it("refuses a tampered or expired file link with 403", async () => {
     const job = await waitForJob(server, (await createJob(server, { pipeline: writePipeline })).id);
     const url = job.outputs[0]?.url ?? "";
-    const tampered = url.replace(/signature=./, (match) => `signature=${match.endsWith("A") ? "B" : "A"}`);
+    // /files/<expires>-<depth>-<signature>/<key>: the token covers the step's output folder and its expiry.
+    const [, token = "", key = ""] = /^\/files\/([^/]+)\/(.*)$/.exec(url) ?? [];
+    const [expires, depth, signature = ""] = token.split("-");
+    const flipped = `${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
+    const tampered = `/files/${expires}-${depth}-${flipped}/${key}`;
     assert.equal((await fetch(`${server.url}${tampered}`)).status, 403);
-    const otherFile = url.replace("hello.txt", "other.txt");
-    assert.equal((await fetch(`${server.url}${otherFile}`)).status, 403);
-    const longer = url.replace(/expires=(\d+)/, (_m, s: string) => `expires=${Number(s) + 3600}`);
+    const longer = `/files/${Number(expires) + 3600}-${depth}-${signature}/${key}`;
     assert.equal((await fetch(`${server.url}${longer}`)).status, 403);
+    const wider = `/files/${expires}-${Number(depth) - 1}-${signature}/${key}`;
+    assert.equal((await fetch(`${server.url}${wider}`)).status, 403, "the scope cannot be widened");
+    const otherJob = url.replace(job.id, "j_someone_elses_job");
+    assert.equal(
+      (await fetch(`${server.url}${otherJob}`)).status,
+      403,
+      "another job's files are out of scope",
+    );
+    const climbing = `/files/${token}/${key.replace("hello.txt", "..%2F..%2Fhello.txt")}`;
+    assert.notEqual((await fetch(`${server.url}${climbing}`)).status, 200);
 
     await withTempDir("api-expiry", async (shortDir) => {
       const short = await startTestServer(shortDir, { downloadUrlTtlMs: 1 });
@@ -443,6 +456,42 @@ describe("signed uploads", () => {
       body: JSON.stringify({ pipeline: "demo", input: { uploadId: chunked.id } }),
     });
     assert.equal(notUsable.status, 409);
+  });
+
+  it("serves an HLS package through one signed link: relative playlists and segments resolve", async () => {
+    const video = await readFile(
+      await makeVideo(join(dir, "hls-source.mp4"), { seconds: 4, width: 320, height: 180 }),
+    );
+    const form = new FormData();
+    form.set("pipeline", "abr");
+    form.set("params", JSON.stringify({ preset: "ultrafast" }));
+    form.set("file", new Blob([video], { type: "video/mp4" }), "talk.mp4");
+    const response = await server.request("/v1/jobs", { method: "POST", body: form });
+    assert.equal(response.status, 202, await response.clone().text());
+    const id = (await json<JobBody>(response)).id;
+    const job = await waitForJob(server, id);
+    assert.equal(job.status, "succeeded", JSON.stringify(job));
+    const master = job.outputs.find((output) => output.name === "hls/master.m3u8");
+    assert.ok(master);
+    // What a player does: fetch the master, then every URI in it relative to the master's own URL.
+    const pending = [new URL(master.url, server.url)];
+    const fetched = new Set<string>();
+    while (pending.length > 0) {
+      const url = pending.pop() as URL;
+      if (fetched.has(url.href)) continue;
+      fetched.add(url.href);
+      const file = await fetch(url);
+      assert.equal(file.status, 200, url.pathname);
+      if (!url.pathname.endsWith(".m3u8")) continue;
+      for (const line of (await file.text()).split("\n")) {
+        const uri = line.startsWith("#") ? /URI="([^"]+)"/.exec(line)?.[1] : line.trim() || undefined;
+        if (uri !== undefined) pending.push(new URL(uri, url));
+      }
+    }
+    assert.ok(
+      [...fetched].some((href) => href.endsWith(".m4s")),
+      "segments were reached",
+    );
   });
 
   it("creates a job from a multipart request, streaming its file to storage", async () => {

@@ -2,15 +2,25 @@ import type { FastifyInstance } from "fastify";
 import { ErrorCodes } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { problemFor, sendProblem } from "../problem.js";
-import { checkSignedRequest } from "../url-signer.js";
 
 /**
- * Downloads through signed, expiring URLs (`/files/<key>?expires=&signature=`), streamed from storage with
- * Range support, so players and browsers can fetch outputs without an API key.
+ * Downloads through signed, expiring URLs (`/files/<token>/<key>`, see UrlSigner.scopeToken), streamed
+ * from storage with Range support, so players and browsers can fetch outputs without an API key.
  */
 export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies): void {
   app.get("/files/*", { schema: { hide: true } }, async (request, reply) => {
-    const { path, check } = checkSignedRequest(deps.signer, request, Date.now());
+    const path = request.url.split("?")[0] ?? "";
+    const [token = "", ...segments] = path.slice("/files/".length).split("/");
+    let key: string;
+    try {
+      key = segments.map(decodeURIComponent).join("/");
+    } catch {
+      return sendProblem(reply, problemFor("not_found", 404, "no such file"));
+    }
+    // Clients resolve `..` before asking; one left in a key (or smuggled in as %2F..) could only try to
+    // climb out of the signed scope, and no stored key has one, so it is refused outright.
+    const climbs = key.split("/").some((segment) => segment === ".." || segment === "." || segment === "");
+    const check = climbs ? "invalid" : deps.signer.checkScope(token, key, Date.now());
     if (check !== "valid") {
       const detail =
         check === "expired"
@@ -18,7 +28,6 @@ export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies):
           : "the link's signature does not match";
       return sendProblem(reply, problemFor("forbidden", 403, detail));
     }
-    const key = path.slice("/files/".length).split("/").map(decodeURIComponent).join("/");
     const info = await deps.storage.stat(key);
     if (info === undefined)
       return sendProblem(reply, problemFor("not_found", 404, "the file no longer exists"));

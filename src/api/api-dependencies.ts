@@ -26,8 +26,12 @@ export interface ApiLimits {
   eventPollMs: number;
   /** How long a signed upload URL stays valid: short, as it lets anyone holding it write. */
   uploadUrlTtlMs: number;
-  /** The largest upload a client may declare. */
+  /** The largest upload a client may declare (also the most a URL import stores). */
   maxUploadBytes: number;
+  /** How long importing an input from a URL may take, download included. */
+  importTimeoutMs: number;
+  /** Let URL imports reach loopback, private and link-local addresses. */
+  allowPrivateImports: boolean;
 }
 
 export const apiLimitDefaults: ApiLimits = Object.freeze({
@@ -37,6 +41,8 @@ export const apiLimitDefaults: ApiLimits = Object.freeze({
   eventPollMs: 500,
   uploadUrlTtlMs: 15 * 60_000,
   maxUploadBytes: 20 * 1024 ** 3,
+  importTimeoutMs: 10 * 60_000,
+  allowPrivateImports: false,
 });
 
 /** Everything the HTTP API uses, passed in explicitly so tests can build it on real parts. */

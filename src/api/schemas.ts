@@ -11,6 +11,13 @@ export const jobInputSchema = z.union([
     key: z.string().min(1).max(1024).describe("a file already in storage, under tenants/<tenant>/"),
   }),
   z.strictObject({ uploadId: z.string().min(1).max(200).describe("a completed upload") }),
+  z.strictObject({
+    url: z
+      .string()
+      .min(1)
+      .max(4096)
+      .describe("an http(s) URL to import; loopback, private and link-local addresses are refused"),
+  }),
 ]);
 
 export const webhookSchema = z.strictObject({

@@ -38,6 +38,7 @@ export async function createApi(
       ...apiLimitDefaults,
       eventPollMs: config.pollMs,
       requestsPerMinute: config.rateLimitPerMinute,
+      allowPrivateImports: config.allowPrivateImports,
       ...options.limits,
     },
     async ready() {

@@ -38,6 +38,12 @@ const durationMs = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return ms;
 });
 
+/** An on/off setting: `1`/`true` or `0`/`false` in the environment. */
+const flag = z
+  .union([z.boolean(), z.enum(["1", "0", "true", "false"])])
+  .transform((value) => value === true || value === "1" || value === "true")
+  .default(false);
+
 const configSchema = z.object({
   dataDir: z.string().min(1).default(configDefaults.dataDir),
   databaseUrl: z.string().min(1).optional(),
@@ -60,10 +66,8 @@ const configSchema = z.object({
   /** Signs download and upload URLs; every API process of one deployment must share it. */
   secret: z.string().min(32, "must be at least 32 characters").optional(),
   /** Webhook URLs may reach loopback, private and link-local addresses (off: an API client could reach internal services). */
-  allowPrivateWebhooks: z
-    .union([z.boolean(), z.enum(["1", "0", "true", "false"])])
-    .transform((value) => value === true || value === "1" || value === "true")
-    .default(false),
+  allowPrivateWebhooks: flag,
+  allowPrivateImports: flag,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -86,6 +90,8 @@ export interface Config {
   /** Undefined: one is generated and kept in the data directory. */
   readonly secret: string | undefined;
   readonly allowPrivateWebhooks: boolean;
+  /** Let inputs be imported from loopback, private and link-local addresses. */
+  readonly allowPrivateImports: boolean;
   /** API requests per minute per key. */
   readonly rateLimitPerMinute: number;
 }
@@ -106,6 +112,7 @@ export const environmentNames: Readonly<Record<keyof ConfigInput, string>> = Obj
   host: "MEDIAFLOW_HOST",
   secret: "MEDIAFLOW_SECRET",
   allowPrivateWebhooks: "MEDIAFLOW_ALLOW_PRIVATE_WEBHOOKS",
+  allowPrivateImports: "MEDIAFLOW_ALLOW_PRIVATE_IMPORTS",
   rateLimitPerMinute: "MEDIAFLOW_RATE_LIMIT",
 });
 

@@ -26,6 +26,7 @@ export const ErrorCodes = {
   outOfRange: "out_of_range",
   rangeNotSatisfiable: "range_not_satisfiable",
   notAvailable: "not_available",
+  privateAddress: "private_address",
   internal: "internal",
 } as const;
 

@@ -15,6 +15,10 @@ export const httpStatusByCode: Readonly<Record<string, number>> = Object.freeze(
   [ErrorCodes.inputTooLarge]: 413,
   [ErrorCodes.rangeNotSatisfiable]: 416,
   [ErrorCodes.unsupportedMedia]: 415,
+  // A URL to import that cannot be used: the client's to fix, so not a 5xx.
+  [ErrorCodes.privateAddress]: 422,
+  [ErrorCodes.notAvailable]: 422,
+  [ErrorCodes.timeout]: 504,
   unauthorized: 401,
   forbidden: 403,
   gone: 410,

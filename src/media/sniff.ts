@@ -32,3 +32,34 @@ export function imageFormatOf(head: Buffer): ImageFormat | undefined {
   }
   return undefined;
 }
+
+/** What a file's first bytes say it is: enough to refuse a web page or a text file before storing it. */
+export type MediaKind = "image" | "video" | "audio";
+
+/**
+ * Recognises the containers mediaflow reads from their signatures (`head`: the first 512 bytes or all
+ * of a shorter file). Undefined for anything else: HTML, text, archives, executables.
+ */
+export function mediaKindOf(head: Buffer): MediaKind | undefined {
+  if (imageFormatOf(head) !== undefined) return "image";
+  const ascii = (start: number, end: number): string => head.toString("latin1", start, end);
+  const bytes = (start: number, ...values: number[]): boolean =>
+    values.every((value, index) => head[start + index] === value);
+  if (ascii(4, 8) === "ftyp") return ["M4A ", "M4B "].includes(ascii(8, 12)) ? "audio" : "video";
+  if (ascii(4, 8) === "moov" || ascii(4, 8) === "mdat" || ascii(4, 8) === "wide") return "video";
+  if (bytes(0, 0x1a, 0x45, 0xdf, 0xa3)) return "video"; // Matroska, WebM
+  if (bytes(0, 0x06, 0x0e, 0x2b, 0x34)) return "video"; // MXF (SMPTE universal label)
+  if (bytes(0, 0x00, 0x00, 0x01, 0xba)) return "video"; // MPEG program stream
+  if (bytes(0, 0x30, 0x26, 0xb2, 0x75)) return "video"; // ASF, WMV
+  if (ascii(0, 3) === "FLV") return "video";
+  if (ascii(0, 4) === "RIFF")
+    return ascii(8, 12) === "AVI " ? "video" : ascii(8, 12) === "WAVE" ? "audio" : undefined;
+  if (head[0] === 0x47 && (head.length <= 188 || head[188] === 0x47)) return "video"; // MPEG-TS sync bytes
+  if (ascii(0, 4) === "OggS") return "video"; // Ogg may hold Theora or only sound; ffprobe tells later
+  if (ascii(0, 4) === "FORM" && ["AIFF", "AIFC"].includes(ascii(8, 12))) return "audio";
+  if (ascii(0, 4) === "fLaC" || ascii(0, 4) === "caff" || ascii(0, 4) === "wvpk") return "audio";
+  if (ascii(0, 3) === "ID3") return "audio";
+  // An MPEG audio or ADTS (AAC) frame: 11 (MP3) or 12 (ADTS) set sync bits.
+  if (head[0] === 0xff && ((head[1] ?? 0) & 0xe0) === 0xe0) return "audio";
+  return undefined;
+}

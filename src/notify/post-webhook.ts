@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { checkLiteralHost, guardedLookup } from "./address-guard.js";
+import { checkLiteralHost, guardedLookup } from "../net/address-guard.js";
 
 export interface PostOptions {
   /** The whole exchange, connect to response headers. */

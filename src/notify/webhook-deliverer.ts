@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Backend, WebhookDelivery, WebhookOutcome } from "../backend/backend.js";
 import type { EngineNotifications } from "../engine/notifications.js";
 import { coerceError } from "../errors/errors.js";
-import { PrivateAddressError } from "./address-guard.js";
+import { PrivateAddressError } from "../net/address-guard.js";
 import { postWebhook } from "./post-webhook.js";
 import { defaultRetryDelaysMs, nextRetryDelay } from "./retry-schedule.js";
 import { webhookPayload } from "./webhook-events.js";
@@ -174,7 +174,9 @@ export class WebhookDeliverer {
       }
       return this.dead(`${error}; not retried`, status);
     } catch (thrown) {
-      if (thrown instanceof PrivateAddressError) return this.dead(thrown.message, null);
+      if (thrown instanceof PrivateAddressError) {
+        return this.dead(`${thrown.message} (MEDIAFLOW_ALLOW_PRIVATE_WEBHOOKS=1 allows it)`, null);
+      }
       return this.retry(delivery, describeNetworkError(thrown), null);
     }
   }

@@ -29,6 +29,8 @@ export interface JobInput {
   filename: string;
   contentType?: string;
   bytes?: number;
+  /** The URL the file was imported from, when it was. */
+  sourceUrl?: string;
 }
 
 /** A file a step produced, stored under a key that the engine chose. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
-import { isPrivateAddress } from "../../src/notify/address-guard.js";
+import { isPrivateAddress } from "../../src/net/address-guard.js";
 import { nextRetryDelay } from "../../src/notify/retry-schedule.js";
 import { signWebhook, verifyWebhookSignature } from "../../src/notify/webhook-signature.js";
 

@@ -21,6 +21,7 @@ import {
   problemSchema,
   retryJobBody,
 } from "../schemas.js";
+import { importFromUrl } from "../url-import.js";
 
 /** Creating, reading, listing, cancelling and retrying jobs, each scoped to the caller's tenant. */
 export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): void {
@@ -79,6 +80,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
         tenant,
         ...(body.webhook === undefined ? {} : { webhook: body.webhook }),
       });
+      // A repeated request imported its URL again; the job it gets back already has the file.
+      if (!created && input !== null && input.sourceUrl !== undefined && job.job.input?.key !== input.key) {
+        await deps.storage.delete(input.key);
+      }
       if (!created && !sameRequest(job, pipeline, input, params)) {
         throw new PermanentError(
           ErrorCodes.conflict,
@@ -178,10 +183,11 @@ function pipelineFor(pipeline: string | Record<string, unknown>, deps: ApiDepend
 
 /** A client may only name files under its own tenant's prefix. */
 async function inputFor(
-  input: { key: string } | { uploadId: string },
+  input: { key: string } | { uploadId: string } | { url: string },
   tenant: string,
   deps: ApiDependencies,
 ): Promise<JobInput> {
+  if ("url" in input) return importFromUrl(input.url, tenant, deps);
   if ("uploadId" in input) {
     const upload = await deps.uploads.get(input.uploadId);
     if (upload === undefined || upload.tenant !== tenant) throw new NotFoundError("upload", input.uploadId);
@@ -201,6 +207,11 @@ async function inputFor(
   return result;
 }
 
+/** What a job's input was made from: an import is the same input when it came from the same URL. */
+function sourceOf(input: JobInput | null): string | null {
+  return input === null ? null : (input.sourceUrl ?? input.key);
+}
+
 function sameRequest(
   existing: JobProjection,
   pipeline: PipelineSpec,
@@ -209,7 +220,7 @@ function sameRequest(
 ): boolean {
   return (
     existing.job.pipelineName === pipeline.name &&
-    isDeepStrictEqual(existing.job.input?.key ?? null, input?.key ?? null) &&
+    isDeepStrictEqual(sourceOf(existing.job.input), sourceOf(input)) &&
     isDeepStrictEqual(existing.job.params, params)
   );
 }

@@ -3,9 +3,9 @@ import { BlockList, isIP, type LookupFunction } from "node:net";
 import { ErrorCodes, PermanentError } from "../errors/errors.js";
 
 /**
- * Addresses a webhook must not reach unless the deployment allows it: a URL given by an API client could
- * otherwise make the server call its own loopback services, the private network or a cloud metadata
- * endpoint (SSRF).
+ * Addresses mediaflow does not connect to for a URL an API client gave (a webhook, an input to import)
+ * unless the deployment allows it: such a URL could otherwise make the server call its own loopback
+ * services, the private network or a cloud metadata endpoint (SSRF).
  */
 const privateRanges = new BlockList();
 for (const [network, prefix] of [
@@ -44,8 +44,9 @@ export function isPrivateAddress(address: string): boolean {
 export class PrivateAddressError extends PermanentError {
   constructor(host: string, address: string) {
     super(
-      ErrorCodes.invalidArgument,
-      `webhook host ${host} resolves to ${address}, a loopback, private or link-local address (set MEDIAFLOW_ALLOW_PRIVATE_WEBHOOKS=1 to allow)`,
+      ErrorCodes.privateAddress,
+      `${host} resolves to ${address}, a loopback, private or link-local address, which mediaflow does not connect to unless configured to`,
+      { details: { host, address } },
     );
   }
 }

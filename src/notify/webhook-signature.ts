@@ -1,12 +1,18 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
- * Webhook signatures, in the style of Standard Webhooks: the HMAC-SHA256 of `id.timestamp.body`, keyed
- * with the tenant's secret (its UTF-8 bytes, prefix included), sent as `Webhook-Signature: v1=<hex>`.
- * Signing the id and the timestamp with the body lets a receiver refuse replays and old messages.
+ * Webhook signatures as Standard Webhooks defines them, so its verification libraries work as they are:
+ * the base64 HMAC-SHA256 of `id.timestamp.body`, keyed with the secret's bytes (the base64 after the
+ * `whsec_` prefix), sent as `webhook-signature: v1,<base64>`. Signing the id and the timestamp with the
+ * body lets a receiver refuse replays and old messages.
  */
 export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
-  return `v1=${createHmac("sha256", secret).update(`${id}.${timestamp}.${body}`).digest("hex")}`;
+  return `v1,${createHmac("sha256", secretKey(secret)).update(`${id}.${timestamp}.${body}`).digest("base64")}`;
+}
+
+/** The key bytes of a `whsec_<base64>` secret. */
+export function secretKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret, "base64");
 }
 
 /** True when `header` carries a valid signature of this message (constant-time comparison). */
@@ -24,7 +30,7 @@ export function verifyWebhookSignature(
     .some((given) => given.length === expected.length && timingSafeEqual(given, expected));
 }
 
-/** A new signing secret: 24 random bytes (192 bits), base64url, with a prefix that says what it is. */
+/** A new signing secret: 24 random bytes (192 bits), base64, with the prefix Standard Webhooks uses. */
 export function newWebhookSecret(): string {
-  return `whsec_${randomBytes(24).toString("base64url")}`;
+  return `whsec_${randomBytes(24).toString("base64")}`;
 }

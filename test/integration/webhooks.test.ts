@@ -76,8 +76,10 @@ const header = (received: Received, name: string) => String(received.headers[nam
 function signatureIsValid(received: Received, secret: string): boolean {
   const id = header(received, "webhook-id");
   const timestamp = header(received, "webhook-timestamp");
-  const expected = createHmac("sha256", secret).update(`${id}.${timestamp}.${received.body}`).digest("hex");
-  return header(received, "webhook-signature") === `v1=${expected}`;
+  // As a Standard Webhooks receiver does it: the key is the base64 after `whsec_`.
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${received.body}`).digest("base64");
+  return header(received, "webhook-signature") === `v1,${expected}`;
 }
 
 async function openTestRuntime(dir: string, allowPrivateWebhooks = true): Promise<Runtime> {
@@ -204,7 +206,7 @@ describe("webhooks", () => {
       const receiver = await startReceiver();
       try {
         const secret = await mediaflow("secret", "--tenant", "acme");
-        assert.match(secret, /^whsec_[A-Za-z0-9_-]{32}$/);
+        assert.match(secret, /^whsec_[A-Za-z0-9+/]{32}$/);
         assert.equal(await mediaflow("secret", "--tenant", "acme"), secret, "the secret is kept");
         const set = await mediaflow(
           "default",

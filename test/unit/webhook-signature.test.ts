@@ -6,15 +6,21 @@ import { nextRetryDelay } from "../../src/notify/retry-schedule.js";
 import { signWebhook, verifyWebhookSignature } from "../../src/notify/webhook-signature.js";
 
 describe("webhook signatures", () => {
-  it("are the hex HMAC-SHA256 of id.timestamp.body keyed with the secret", () => {
-    const expected = createHmac("sha256", "whsec_test").update('whd_1_1.1700000000.{"a":1}').digest("hex");
-    assert.equal(signWebhook("whsec_test", "whd_1_1", 1_700_000_000, '{"a":1}'), `v1=${expected}`);
+  it("are the base64 HMAC-SHA256 of id.timestamp.body keyed with the secret's bytes, as v1,<signature>", () => {
+    // The example of the Standard Webhooks specification.
+    const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const body = '{"test": 2432232314}';
+    const key = Buffer.from("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "base64");
+    const expected = createHmac("sha256", key).update(`${id}.1614265330.${body}`).digest("base64");
+    assert.equal(signWebhook(secret, id, 1_614_265_330, body), `v1,${expected}`);
+    assert.equal(expected, "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
   });
 
   it("verify only the same id, timestamp, body and secret", () => {
     const header = signWebhook("whsec_test", "whd_1_1", 1_700_000_000, "{}");
     assert.ok(verifyWebhookSignature("whsec_test", "whd_1_1", 1_700_000_000, "{}", header));
-    assert.ok(verifyWebhookSignature("whsec_test", "whd_1_1", 1_700_000_000, "{}", `v1=00 ${header}`));
+    assert.ok(verifyWebhookSignature("whsec_test", "whd_1_1", 1_700_000_000, "{}", `v1,AAAA ${header}`));
     assert.ok(!verifyWebhookSignature("whsec_other", "whd_1_1", 1_700_000_000, "{}", header));
     assert.ok(!verifyWebhookSignature("whsec_test", "whd_1_2", 1_700_000_000, "{}", header));
     assert.ok(!verifyWebhookSignature("whsec_test", "whd_1_1", 1_700_000_001, "{}", header));

@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { CliError } from "./cli-error.js";
+import { CliError, HelpRequested } from "./cli-error.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -10,6 +10,10 @@ export function parseCommandArgs<T extends Options>(
   options: T,
   usage: string,
 ) {
+  // Before any other check, so `mediaflow worker --help` works whatever else is on the line.
+  const end = args.indexOf("--");
+  const words = end === -1 ? args : args.slice(0, end);
+  if (words.includes("--help") || words.includes("-h")) throw new HelpRequested(`usage: ${usage}`);
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -30,4 +34,9 @@ export function parseIntegerOption(value: string | undefined, name: string): num
   if (!Number.isInteger(number))
     throw new CliError(`--${name} must be a whole number, not ${JSON.stringify(value)}`);
   return number;
+}
+
+/** For commands with actions (`keys create`): `mediaflow keys --help` prints the usage of them all. */
+export function helpForAction(action: string | undefined, usage: string): void {
+  if (action === "--help" || action === "-h" || action === "help") throw new HelpRequested(`usage: ${usage}`);
 }

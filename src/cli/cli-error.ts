@@ -19,3 +19,11 @@ export class CliError extends Error {
     this.name = "CliError";
   }
 }
+
+/** `--help` or `-h` after a command: its usage goes to standard output and the exit code is 0. */
+export class HelpRequested extends Error {
+  constructor(readonly usage: string) {
+    super(usage);
+    this.name = "HelpRequested";
+  }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { MediaflowError, ValidationError } from "../errors/errors.js";
-import { CliError, ExitCodes } from "./cli-error.js";
+import { CliError, ExitCodes, HelpRequested } from "./cli-error.js";
 import type { Command } from "./command.js";
 import { jobsCommand } from "./commands/jobs.js";
 import { keysCommand } from "./commands/keys.js";
@@ -71,6 +71,10 @@ async function main(argv: string[]): Promise<number> {
 
 /** Errors become one line and an exit code; a stack trace only for what is truly unexpected. */
 function exitCodeFor(error: unknown): number {
+  if (error instanceof HelpRequested) {
+    process.stdout.write(`${error.usage}\n`);
+    return ExitCodes.ok;
+  }
   if (error instanceof CliError) {
     process.stderr.write(`mediaflow: ${error.message}\n`);
     return error.exitCode;

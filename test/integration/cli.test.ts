@@ -90,6 +90,16 @@ describe("mediaflow command", () => {
     });
   });
 
+  it("prints a command's usage for --help and exits 0", async () => {
+    await withTempDir("cli-help", async (dir) => {
+      for (const command of ["worker", "serve", "run", "keys"]) {
+        const help = await mediaflow([command, "--help"], dir);
+        assert.equal(help.code, 0, `${command}: ${help.stderr}`);
+        assert.match(help.stdout, new RegExp(`^usage: mediaflow ${command}`), command);
+      }
+    });
+  });
+
   it("prints the pipeline JSON Schema and lists the bundled pipelines", async () => {
     await withTempDir("cli", async (dir) => {
       const schema = await mediaflow(["pipelines", "schema"], dir);

@@ -7,7 +7,7 @@ import { openRuntime, type Runtime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
 import { safeKeySegment } from "../../storage/keys.js";
 import { contentTypeFor } from "../../util/content-type.js";
-import { parseCommandArgs, parseIntegerOption, requirePositional } from "../args.js";
+import { helpForAction, parseCommandArgs, parseIntegerOption, requirePositional } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command, CommandContext } from "../command.js";
 import { loadPipelineArg } from "../pipeline-arg.js";
@@ -25,6 +25,7 @@ const statuses: readonly JobStatus[] = ["queued", "running", "succeeded", "faile
 /** Inspects and steers jobs in the configured database (workers run elsewhere: `mediaflow worker`). */
 export const jobsCommand: Command = async (context) => {
   const [action, ...args] = context.args;
+  helpForAction(action, usage);
   const handler = action === undefined ? undefined : handlers[action];
   if (handler === undefined)
     throw new CliError(`unknown jobs command ${JSON.stringify(action ?? "")}\nusage: ${usage}`);

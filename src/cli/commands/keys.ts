@@ -3,7 +3,7 @@ import { loadConfig } from "../../config/config.js";
 import { createLogger } from "../../runtime/logger.js";
 import { openRuntime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
-import { parseCommandArgs, requirePositional } from "../args.js";
+import { helpForAction, parseCommandArgs, requirePositional } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command } from "../command.js";
 
@@ -14,6 +14,7 @@ const usage = `mediaflow keys create --tenant NAME [--name LABEL]
 /** API keys: a new key is printed once; only its hash is stored. */
 export const keysCommand: Command = async (context) => {
   const [action, ...args] = context.args;
+  helpForAction(action, usage);
   const config = loadConfig(context.env);
   const runtime = await openRuntime(config, builtinCatalog(), createLogger("warn"));
   const store = runtime.backend.apiKeys;

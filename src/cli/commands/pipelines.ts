@@ -2,7 +2,7 @@ import { bundledPipelinesDir } from "../../pipeline/bundled-pipelines.js";
 import { loadPipelineDir, loadPipelineFile } from "../../pipeline/load-pipelines.js";
 import { pipelineJsonSchema } from "../../pipeline/pipeline-json-schema.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
-import { parseCommandArgs, requirePositional } from "../args.js";
+import { helpForAction, parseCommandArgs, requirePositional } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command } from "../command.js";
 
@@ -11,6 +11,7 @@ const usage = "mediaflow pipelines list | validate FILE... | schema";
 /** Lists the bundled pipelines, validates pipeline files, prints the pipeline JSON Schema. */
 export const pipelinesCommand: Command = async (context) => {
   const [action, ...rest] = context.args;
+  helpForAction(action, usage);
   const catalog = builtinCatalog();
   switch (action) {
     case "list": {

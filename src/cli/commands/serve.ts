@@ -56,6 +56,9 @@ export const serveCommand: Command = async (context) => {
     // Webhooks go out from the API process: every job's events reach the outbox wherever it runs.
     const webhooks = runtime.createWebhookDeliverer();
     webhooks.start();
+    // So does retention: one sweeper per API process; claims keep several from deleting the same job.
+    const retention = runtime.createRetentionSweeper();
+    retention.start();
     context.stdout.write(
       `mediaflow API listening on ${address} (${worker === undefined ? "no embedded workers" : `embedded worker, ${config.concurrency} at once`})\n`,
     );
@@ -68,6 +71,7 @@ export const serveCommand: Command = async (context) => {
     await app.close();
     await worker?.stop();
     await webhooks.stop();
+    await retention.stop();
     return ExitCodes.ok;
   } finally {
     await runtime.close();

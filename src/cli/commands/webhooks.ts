@@ -5,7 +5,7 @@ import { newWebhookSecret } from "../../notify/webhook-signature.js";
 import { createLogger } from "../../runtime/logger.js";
 import { openRuntime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
-import { parseCommandArgs, requirePositional } from "../args.js";
+import { helpForAction, parseCommandArgs, requirePositional } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command } from "../command.js";
 
@@ -20,6 +20,7 @@ const usage = `mediaflow webhooks secret --tenant NAME
  */
 export const webhooksCommand: Command = async (context) => {
   const [action, ...args] = context.args;
+  helpForAction(action, usage);
   const config = loadConfig(context.env);
   const runtime = await openRuntime(config, builtinCatalog(), createLogger("warn"));
   const outbox = runtime.backend.webhooks;

@@ -58,6 +58,11 @@ export interface ApiDependencies {
   metrics: ApiMetrics;
   log: Logger;
   limits: ApiLimits;
+  /**
+   * Where unfinished tus uploads wait, on this machine (default: the OS temp directory). Several API
+   * machines behind a load balancer need sticky sessions for /v1/tus, or a shared store.
+   */
+  uploadTmpDir?: string;
   /** Checks the database and storage answer, for /readyz. */
   ready(): Promise<void>;
 }

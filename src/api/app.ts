@@ -12,6 +12,7 @@ import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerPipelineRoutes } from "./routes/pipelines.js";
+import { registerTusRoutes } from "./routes/tus.js";
 import { registerUploadRoutes, registerUploadTargetRoute } from "./routes/uploads.js";
 
 export type Api = FastifyInstance;
@@ -112,6 +113,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerEventRoutes(v1, deps);
       registerPipelineRoutes(v1, deps);
       registerUploadRoutes(v1, deps);
+      registerTusRoutes(v1, deps);
     },
     { prefix: "/v1" },
   );

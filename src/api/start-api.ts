@@ -34,6 +34,7 @@ export async function createApi(
     signer: new UrlSigner(Buffer.from(secret)),
     metrics,
     log,
+    uploadTmpDir: join(config.tmpDir, "tus-uploads"),
     limits: {
       ...apiLimitDefaults,
       eventPollMs: config.pollMs,

@@ -23,6 +23,8 @@ export interface Backend {
   readonly uploads: UploadStore;
   /** The webhook outbox: deliveries written with the events they announce, claimed by the deliverer. */
   readonly webhooks: WebhookOutbox;
+  /** Finished jobs past their retention: found, claimed and marked expired by the retention sweeper. */
+  readonly retention: RetentionStore;
   /**
    * Calls `listener` when a transaction (of this process or another) has committed work that is runnable
    * now, so claimers can claim at once instead of at their next poll. Only a hint: a wake-up may come late,
@@ -144,6 +146,8 @@ export interface JobFilter {
   pipeline?: string;
   /** Newest first; the cursor is the `createdSeq` of the last job of the previous page. */
   before?: number;
+  /** Only jobs still kept at this time (epoch ms): expired jobs and those past their retention are left out. */
+  retainedAt?: number;
   limit: number;
 }
 
@@ -293,4 +297,39 @@ export interface WebhookOutbox {
   /** Sets (or with null removes) the webhook of the tenant's jobs created without one of their own. */
   setTenantDefault(tenant: string, webhook: TenantWebhook | null, at: number): Promise<void>;
   getTenantDefault(tenant: string): Promise<TenantWebhook | undefined>;
+}
+
+/** When a job's retention ends and whether its files were deleted. */
+export interface JobExpiry {
+  /** Epoch ms: the job's finish plus its pipeline's retention; null while the job is unfinished. */
+  expiresAt: number | null;
+  /** Epoch ms when a sweeper deleted its files; null until then. */
+  expiredAt: number | null;
+}
+
+export interface RetentionClaimRequest {
+  now: number;
+  limit: number;
+  /** How long the claim holds the jobs against other sweepers; one that dies is replaced after this. */
+  leaseMs: number;
+}
+
+/**
+ * The retention side of the jobs table. A finished job's `expiresAt` is written with its projection; a
+ * sweeper claims jobs past it, deletes their files, then marks them expired. Concurrent sweepers never
+ * claim the same job while a claim holds.
+ */
+export interface RetentionStore {
+  /**
+   * Claims up to `limit` jobs whose retention ended at or before `now`, not yet expired and not held by
+   * another sweeper's unexpired claim, in one statement, oldest expiry first; returns their ids.
+   */
+  claimExpired(request: RetentionClaimRequest): Promise<string[]>;
+  /**
+   * Records that the job's files are deleted. False, and nothing changed, when it was already expired or is
+   * no longer past its retention (retried since it was claimed). The first mark's time is kept.
+   */
+  markExpired(jobId: string, at: number): Promise<boolean>;
+  /** Undefined when there is no such job. */
+  expiryOf(jobId: string): Promise<JobExpiry | undefined>;
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationSchema } from "../util/duration.js";
 import type { JsonValue } from "../util/json.js";
+import { retentionDefaults } from "./retention.js";
 import {
   type JoinPolicy,
   type ParamSpec,
@@ -167,11 +168,20 @@ export const pipelineObjectSchema = z.strictObject({
   description: z.string().optional(),
   params: paramsSchema,
   steps: stepsSchema,
+  retention: durationSchema
+    .refine((ms) => ms >= 1000, "a retention must be at least 1s")
+    .prefault(retentionDefaults.retentionMs)
+    .meta({
+      description:
+        "How long a finished job and its output files are kept, e.g. `30d`; then the files are deleted and the job answers 410 Gone. Default 7d.",
+    }),
 });
 
 export const pipelineSchema = pipelineObjectSchema.transform((file): PipelineSpec => {
-  const { name, description, params, steps } = file;
-  return description === undefined ? { name, params, steps } : { name, description, params, steps };
+  const { name, description, params, steps, retention } = file;
+  const spec: PipelineSpec = { name, params, steps, retentionMs: retention };
+  if (description !== undefined) spec.description = description;
+  return spec;
 });
 
 /** A pipeline file as written, before defaults: what editors and API bodies describe. */

@@ -11,6 +11,12 @@ export interface PipelineSpec {
   params: Record<string, ParamSpec>;
   /** In the order the file lists them; that order breaks ties when several steps become ready at once. */
   steps: Record<string, StepSpec>;
+  /**
+   * How long a finished job and its files are kept, in milliseconds; then its outputs are deleted and the
+   * API answers 410 Gone. Optional because jobs stored before retention existed have none: they get
+   * `retentionDefaults.retentionMs` (see `retentionOf`).
+   */
+  retentionMs?: number;
 }
 
 export interface ParamSpec {

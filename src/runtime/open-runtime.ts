@@ -3,6 +3,7 @@ import type { Backend } from "../backend/backend.js";
 import { openBackend } from "../backend/open-backend.js";
 import type { Config } from "../config/config.js";
 import { Engine } from "../engine/engine.js";
+import { RetentionSweeper, type RetentionSweeperOptions } from "../engine/retention.js";
 import { WebhookDeliverer, type WebhookDelivererOptions } from "../notify/webhook-deliverer.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
@@ -20,6 +21,8 @@ export interface Runtime {
   createWorker(overrides?: Partial<WorkerOptions>): Worker;
   /** Delivers the webhook outbox once started; stopped on close. */
   createWebhookDeliverer(overrides?: Partial<WebhookDelivererOptions>): WebhookDeliverer;
+  /** Deletes the files of jobs past their retention once started; stopped on close. */
+  createRetentionSweeper(overrides?: Partial<RetentionSweeperOptions>): RetentionSweeper;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
   const engine = new Engine({ backend, catalog });
   const workers: Worker[] = [];
   const deliverers: WebhookDeliverer[] = [];
+  const sweepers: RetentionSweeper[] = [];
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -71,9 +75,18 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
       deliverers.push(deliverer);
       return deliverer;
     },
+    createRetentionSweeper(overrides = {}) {
+      const sweeper = new RetentionSweeper({ backend, storage, log, ...overrides });
+      sweepers.push(sweeper);
+      return sweeper;
+    },
     close() {
       closing ??= closeAll(
-        [...workers.map((worker) => () => worker.stop()), ...deliverers.map((d) => () => d.stop())],
+        [
+          ...workers.map((worker) => () => worker.stop()),
+          ...deliverers.map((d) => () => d.stop()),
+          ...sweepers.map((sweeper) => () => sweeper.stop()),
+        ],
         [() => storage.close(), () => backend.close()],
       );
       return closing;

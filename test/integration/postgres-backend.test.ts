@@ -11,6 +11,7 @@ import { Engine } from "../../src/engine/engine.js";
 import type { JobEvent } from "../../src/engine/events.js";
 import { PermanentError } from "../../src/errors/errors.js";
 import { type BackendHarness, backendConformance } from "../conformance/backend.js";
+import { retentionConformance } from "../conformance/retention.js";
 import { webhookOutboxConformance } from "../conformance/webhook-outbox.js";
 import { pipeline, testCatalog } from "../support/test-pipelines.js";
 
@@ -90,6 +91,7 @@ function postgresTests(url: string): void {
   };
   backendConformance("postgres", openHarness);
   webhookOutboxConformance("postgres", openHarness);
+  retentionConformance("postgres", openHarness);
 
   const snapshotPath = fileURLToPath(new URL("../../../src/backend/postgres/schema.sql", import.meta.url));
 

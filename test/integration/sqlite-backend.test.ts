@@ -8,6 +8,7 @@ import { migrate, openDatabase } from "../../src/backend/sqlite/connection.js";
 import { migrations } from "../../src/backend/sqlite/migrations.js";
 import { openSqliteBackend } from "../../src/backend/sqlite/sqlite-backend.js";
 import { type BackendHarness, backendConformance } from "../conformance/backend.js";
+import { retentionConformance } from "../conformance/retention.js";
 import { webhookOutboxConformance } from "../conformance/webhook-outbox.js";
 import { withTempDir } from "../support/namespaces.js";
 
@@ -24,6 +25,7 @@ const openHarness = async (): Promise<BackendHarness> => {
 };
 backendConformance("sqlite", openHarness);
 webhookOutboxConformance("sqlite", openHarness);
+retentionConformance("sqlite", openHarness);
 
 const snapshotPath = fileURLToPath(new URL("../../../src/backend/sqlite/schema.sql", import.meta.url));
 

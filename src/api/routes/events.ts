@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { JobEvent } from "../../engine/events.js";
+import { assertJobKept } from "../../engine/job-expiry.js";
 import { NotFoundError } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { principalOf } from "../principal.js";
@@ -29,6 +30,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDependencies)
         response: {
           200: z.object({ events: z.array(z.unknown()), lastSeq: z.number() }),
           404: problemSchema,
+          410: problemSchema,
         },
       },
     },
@@ -36,6 +38,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDependencies)
       const { id } = request.params;
       if ((await deps.engine.getJob(id, principalOf(request).tenant)) === undefined)
         throw new NotFoundError("job", id);
+      await assertJobKept(deps.engine.backend, id, Date.now());
       const resumeFrom = Number(request.headers["last-event-id"] ?? Number.NaN);
       const after = Number.isInteger(resumeFrom) && resumeFrom >= 0 ? resumeFrom : request.query.after;
       if ((request.headers.accept ?? "").includes("text/event-stream")) {

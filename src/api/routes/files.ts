@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { isExpiredKey } from "../../engine/job-expiry.js";
 import { ErrorCodes } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { problemFor, sendProblem } from "../problem.js";
@@ -27,6 +28,12 @@ export function registerFileRoutes(app: FastifyInstance, deps: ApiDependencies):
           ? "this link has expired; ask the API for a new one"
           : "the link's signature does not match";
       return sendProblem(reply, problemFor("forbidden", 403, detail));
+    }
+    if (await isExpiredKey(deps.engine.backend, key, Date.now())) {
+      return sendProblem(
+        reply,
+        problemFor("gone", 410, "the job this file belongs to has expired; its files were deleted"),
+      );
     }
     const info = await deps.storage.stat(key);
     if (info === undefined)

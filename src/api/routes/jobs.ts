@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { assertJobKept } from "../../engine/job-expiry.js";
 import { type JobProjection, jobProgress } from "../../engine/projection.js";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
 import { parsePipeline } from "../../pipeline/parse-pipeline.js";
@@ -33,10 +34,11 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
       jobProgress(state),
     );
 
-  // Another tenant's job answers exactly like a job that does not exist.
+  // Another tenant's job answers exactly like a job that does not exist; one past its retention, 410.
   const findJob = async (id: string, tenant: string) => {
     const state = await deps.engine.getJob(id, tenant);
     if (state === undefined) throw new NotFoundError("job", id);
+    await assertJobKept(deps.engine.backend, id, Date.now());
     return state;
   };
 
@@ -101,7 +103,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
       schema: {
         summary: "Get a job",
         params: jobIdParams,
-        response: { 200: jobViewSchema, 404: problemSchema },
+        response: { 200: jobViewSchema, 404: problemSchema, 410: problemSchema },
       },
     },
     async (request) => view(await findJob(request.params.id, principalOf(request).tenant)),
@@ -111,7 +113,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
     "/jobs",
     {
       schema: {
-        summary: "List jobs, newest first",
+        summary: "List jobs, newest first (jobs past their retention are left out)",
         querystring: listJobsQuery,
         response: { 200: z.object({ jobs: z.array(jobSummarySchema), nextCursor: z.string().nullable() }) },
       },
@@ -124,6 +126,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
         pipeline,
         limit,
         before: cursor === undefined ? undefined : Number(cursor),
+        retainedAt: Date.now(),
       });
       const last = jobs.at(-1);
       return {
@@ -139,7 +142,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
       schema: {
         summary: "Cancel a job",
         params: jobIdParams,
-        response: { 202: jobViewSchema, 404: problemSchema },
+        response: { 202: jobViewSchema, 404: problemSchema, 410: problemSchema },
       },
     },
     async (request, reply) => {
@@ -156,7 +159,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
         summary: "Retry a job's failed, skipped and cancelled steps",
         params: jobIdParams,
         body: retryJobBody,
-        response: { 202: jobViewSchema, 404: problemSchema, 409: problemSchema },
+        response: { 202: jobViewSchema, 404: problemSchema, 409: problemSchema, 410: problemSchema },
       },
     },
     async (request, reply) => {

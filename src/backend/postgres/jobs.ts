@@ -6,6 +6,7 @@ import {
   type StepState,
 } from "../../engine/projection.js";
 import type { ErrorInfo } from "../../errors/errors.js";
+import { expiresAtOf } from "../../pipeline/retention.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
 import type { Sql } from "./connection.js";
 
@@ -125,7 +126,7 @@ export async function saveProjection(
   await db.query(
     `WITH job AS (
        UPDATE jobs SET status = $2, progress = $3, started_at = $4, finished_at = $5, error = $6,
-         failed_step = $7, last_seq = $8
+         failed_step = $7, last_seq = $8, expires_at = $12
        WHERE id = $1::text)
      INSERT INTO steps (job_id, name, status, state)
      SELECT $1::text, name, status, state FROM unnest($9::text[], $10::text[], $11::json[]) AS s (name, status, state)
@@ -142,6 +143,7 @@ export async function saveProjection(
       steps.map((step) => step.name),
       steps.map((step) => step.status),
       steps.map((step) => JSON.stringify(step)),
+      expiresAtOf(job),
     ],
   );
 }
@@ -157,6 +159,8 @@ export async function listJobs(db: Sql, filter: JobFilter): Promise<JobSummary[]
   if (filter.status !== undefined) add("status = ?", filter.status);
   if (filter.pipeline !== undefined) add("pipeline_name = ?", filter.pipeline);
   if (filter.before !== undefined) add("seq < ?", filter.before);
+  if (filter.retainedAt !== undefined)
+    add("expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", filter.retainedAt);
   values.push(filter.limit);
   const { rows } = await db.query<JobRow>(
     `SELECT * FROM jobs ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}

@@ -6,6 +6,7 @@ import type {
   BackendCapabilities,
   BackendReads,
   BackendTransaction,
+  RetentionStore,
   UploadStore,
   WebhookOutbox,
 } from "../backend.js";
@@ -33,6 +34,7 @@ import {
   queueDepth,
   updateTask,
 } from "./queue.js";
+import { postgresRetentionStore } from "./retention.js";
 import { postgresUploadStore } from "./uploads.js";
 import { addDefaultWebhook, addWebhook, postgresWebhookOutbox } from "./webhooks.js";
 import { WorkListener } from "./work-listener.js";
@@ -88,6 +90,7 @@ class PostgresBackend implements Backend {
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;
   readonly webhooks: WebhookOutbox;
+  readonly retention: RetentionStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -99,6 +102,7 @@ class PostgresBackend implements Backend {
     this.apiKeys = postgresApiKeyStore(pool);
     this.uploads = postgresUploadStore(pool);
     this.webhooks = postgresWebhookOutbox(pool);
+    this.retention = postgresRetentionStore(pool);
   }
 
   async migrate(): Promise<void> {

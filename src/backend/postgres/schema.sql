@@ -37,6 +37,9 @@ TABLE jobs
   error json
   failed_step text
   last_seq bigint NOT NULL DEFAULT 0
+  expires_at bigint
+  expired_at bigint
+  expiry_held_until bigint
 TABLE mediaflow_migrations
   version integer NOT NULL
   name text NOT NULL
@@ -109,6 +112,7 @@ CREATE INDEX job_webhooks_by_job ON job_webhooks USING btree (job_id);
 CREATE UNIQUE INDEX job_webhooks_pkey ON job_webhooks USING btree (id);
 CREATE INDEX jobs_by_status ON jobs USING btree (tenant, status, seq DESC);
 CREATE INDEX jobs_by_tenant ON jobs USING btree (tenant, seq DESC);
+CREATE INDEX jobs_expiring ON jobs USING btree (expires_at) WHERE ((expires_at IS NOT NULL) AND (expired_at IS NULL));
 CREATE UNIQUE INDEX jobs_id_key ON jobs USING btree (id);
 CREATE UNIQUE INDEX jobs_idempotency_key ON jobs USING btree (tenant, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX jobs_pkey ON jobs USING btree (seq);

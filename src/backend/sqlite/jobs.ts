@@ -5,6 +5,7 @@ import {
   jobProgress,
   type StepState,
 } from "../../engine/projection.js";
+import { expiresAtOf } from "../../pipeline/retention.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
 import type { SqliteDatabase } from "./connection.js";
 
@@ -36,7 +37,8 @@ export function jobStatements(db: SqliteDatabase) {
   const byId = db.prepare("SELECT * FROM jobs WHERE id = ?");
   const stepsOf = db.prepare("SELECT state FROM steps WHERE job_id = ?");
   const update = db.prepare(`UPDATE jobs SET status = @status, progress = @progress, started_at = @startedAt,
-    finished_at = @finishedAt, error = @error, failed_step = @failedStep, last_seq = @lastSeq WHERE id = @id`);
+    finished_at = @finishedAt, error = @error, failed_step = @failedStep, last_seq = @lastSeq,
+    expires_at = @expiresAt WHERE id = @id`);
   const upsertStep = db.prepare(`INSERT INTO steps (job_id, name, status, state) VALUES (?, ?, ?, ?)
     ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`);
 
@@ -78,6 +80,7 @@ export function jobStatements(db: SqliteDatabase) {
         error: job.error === null ? null : JSON.stringify(job.error),
         failedStep: job.failedStep,
         lastSeq: job.lastSeq,
+        expiresAt: expiresAtOf(job),
       });
       for (const name of new Set(changedSteps)) {
         const step = state.steps[name];
@@ -102,6 +105,10 @@ export function jobStatements(db: SqliteDatabase) {
       if (filter.before !== undefined) {
         where.push("seq < @before");
         params.before = filter.before;
+      }
+      if (filter.retainedAt !== undefined) {
+        where.push("expired_at IS NULL AND (expires_at IS NULL OR expires_at > @retainedAt)");
+        params.retainedAt = filter.retainedAt;
       }
       const rows = db
         .prepare(`SELECT * FROM jobs WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT @limit`)

@@ -162,4 +162,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: "job retention",
+    sql: `
+      -- expires_at: when a finished job's retention ends (finished_at + its pipeline's retention), null while
+      -- it runs. expired_at: when its files were deleted. expiry_held_until: a sweeper's claim on it.
+      ALTER TABLE jobs ADD COLUMN expires_at INTEGER;
+      ALTER TABLE jobs ADD COLUMN expired_at INTEGER;
+      ALTER TABLE jobs ADD COLUMN expiry_held_until INTEGER;
+      CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL AND expired_at IS NULL;
+      -- Jobs finished before retention existed: their pipelines had none, so they get the default week.
+      UPDATE jobs SET expires_at = finished_at + 604800000 WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];

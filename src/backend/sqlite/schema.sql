@@ -1,7 +1,7 @@
 CREATE TABLE api_keys ( id TEXT PRIMARY KEY, tenant TEXT NOT NULL, name TEXT, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER );
 CREATE TABLE events ( seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, type TEXT NOT NULL, step TEXT, part INTEGER, attempt INTEGER, worker_id TEXT, at INTEGER NOT NULL, data TEXT NOT NULL );
 CREATE TABLE job_webhooks ( id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, tenant TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL );
-CREATE TABLE jobs ( seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, idempotency_key TEXT, pipeline_name TEXT NOT NULL, priority INTEGER NOT NULL, definition TEXT NOT NULL, status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, error TEXT, failed_step TEXT, last_seq INTEGER NOT NULL DEFAULT 0 );
+CREATE TABLE jobs ( seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, idempotency_key TEXT, pipeline_name TEXT NOT NULL, priority INTEGER NOT NULL, definition TEXT NOT NULL, status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, error TEXT, failed_step TEXT, last_seq INTEGER NOT NULL DEFAULT 0 , expires_at INTEGER, expired_at INTEGER, expiry_held_until INTEGER);
 CREATE TABLE mediaflow_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
 CREATE TABLE steps ( job_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (job_id, name) ) WITHOUT ROWID;
 CREATE TABLE tasks ( id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, step TEXT NOT NULL, part INTEGER, step_type TEXT NOT NULL, priority INTEGER NOT NULL, run_at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'queued', lease_owner TEXT, lease_token INTEGER NOT NULL DEFAULT 0, lease_expires_at INTEGER, input TEXT, deadline INTEGER, created_at INTEGER NOT NULL );
@@ -14,6 +14,7 @@ CREATE INDEX events_by_job ON events (job_id, seq);
 CREATE INDEX job_webhooks_by_job ON job_webhooks (job_id);
 CREATE INDEX jobs_by_status ON jobs (tenant, status, seq DESC);
 CREATE INDEX jobs_by_tenant ON jobs (tenant, seq DESC);
+CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL AND expired_at IS NULL;
 CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX tasks_by_job ON tasks (job_id);
 CREATE INDEX tasks_by_lease ON tasks (state, lease_expires_at);

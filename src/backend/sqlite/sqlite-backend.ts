@@ -6,6 +6,7 @@ import type {
   BackendReads,
   BackendTransaction,
   QueueDepth,
+  RetentionStore,
   TaskRecord,
   UploadStore,
   WebhookOutbox,
@@ -15,6 +16,7 @@ import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./conn
 import { eventStatements } from "./events.js";
 import { jobStatements } from "./jobs.js";
 import { queueStatements } from "./queue.js";
+import { sqliteRetentionStore } from "./retention.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
 import { sqliteUploadStore } from "./uploads.js";
 import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
@@ -44,6 +46,7 @@ class SqliteBackend implements Backend {
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;
   readonly webhooks: WebhookOutbox;
+  readonly retention: RetentionStore;
   private readonly writer: SqliteWriter;
   private readonly tx: BackendTransaction;
   private closed = false;
@@ -58,6 +61,7 @@ class SqliteBackend implements Backend {
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
     this.uploads = sqliteUploadStore(writerDb, this.writer, readerDb);
     this.webhooks = sqliteWebhookOutbox(writerDb, this.writer, readerDb);
+    this.retention = sqliteRetentionStore(writerDb, this.writer, readerDb);
   }
 
   async migrate(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { JobSummary } from "../backend/backend.js";
 import type { JobProjection, JobStatus, StepStatus } from "../engine/projection.js";
+import type { ApiDependencies } from "./api-dependencies.js";
 import type { UrlSigner } from "./url-signer.js";
 
 /** The API's view of a job: what `GET /v1/jobs/:id` returns. */
@@ -99,4 +100,31 @@ export function jobSummaryView(job: JobSummary) {
     finishedAt: iso(job.finishedAt),
     error: job.error,
   };
+}
+
+/**
+ * When storage has direct links (S3), a standalone output is downloaded from the bucket itself. Outputs
+ * in folders (an HLS or DASH package) keep the API's folder-scoped link: their playlists name each other
+ * by relative URL, which per-object presigned URLs cannot follow.
+ */
+export async function withDirectLinks(
+  view: JobView,
+  state: JobProjection,
+  deps: Pick<ApiDependencies, "storage" | "limits">,
+): Promise<JobView> {
+  const { storage } = deps;
+  if (storage.directUrl === undefined) return view;
+  const keys = new Map<string, string>();
+  for (const step of Object.values(state.steps)) {
+    for (const output of step.result?.outputs ?? []) keys.set(`${step.name}\n${output.name}`, output.key);
+  }
+  const expiresAt = Date.now() + deps.limits.downloadUrlTtlMs;
+  const outputs = await Promise.all(
+    view.outputs.map(async (output) => {
+      const key = keys.get(`${output.step}\n${output.name}`);
+      if (key === undefined || output.name.includes("/")) return output;
+      return { ...output, url: (await storage.directUrl?.(key, { method: "GET", expiresAt })) ?? output.url };
+    }),
+  );
+  return { ...view, outputs };
 }

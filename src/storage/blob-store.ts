@@ -67,7 +67,21 @@ export interface BlobStore {
    * tools read it without a copy. Undefined otherwise.
    */
   localPath(key: string): string | undefined;
+  /**
+   * A URL clients can use to reach the blob without going through mediaflow (a presigned S3 URL), when
+   * the adapter has such URLs; the local store has none and leaves this out. For a PUT, `bytes` is the
+   * exact size the upload must have (part of the signature where the service supports it).
+   */
+  directUrl?(key: string, request: DirectUrlRequest): Promise<string>;
   close(): Promise<void>;
+}
+
+export interface DirectUrlRequest {
+  method: "GET" | "PUT";
+  /** Epoch ms. */
+  expiresAt: number;
+  contentType?: string;
+  bytes?: number;
 }
 
 export type BlobStoreKind = "local" | "s3";

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ApiLimits } from "../../src/api/api-dependencies.js";
 import { createApiKey } from "../../src/api/api-keys.js";
 import { createApi } from "../../src/api/start-api.js";
-import { loadConfig } from "../../src/config/config.js";
+import { type ConfigInput, loadConfig } from "../../src/config/config.js";
 import { bundledPipelinesDir } from "../../src/pipeline/bundled-pipelines.js";
 import { openRuntime, type Runtime } from "../../src/runtime/open-runtime.js";
 import { builtinCatalog } from "../../src/steps/builtin-steps.js";
@@ -34,10 +34,22 @@ export interface TestServer {
 }
 
 /** A real API server on a free loopback port, with a SQLite database, local storage and a worker. */
-export async function startTestServer(dir: string, limits: Partial<ApiLimits> = {}): Promise<TestServer> {
+export async function startTestServer(
+  dir: string,
+  limits: Partial<ApiLimits> = {},
+  settings: Partial<ConfigInput> = {},
+): Promise<TestServer> {
   const config = loadConfig(
     {},
-    { dataDir: dir, tmpDir: dir, pollMs: 50, leaseMs: 5_000, concurrency: 4, logLevel: "silent" },
+    {
+      dataDir: dir,
+      tmpDir: dir,
+      pollMs: 50,
+      leaseMs: 5_000,
+      concurrency: 4,
+      logLevel: "silent",
+      ...settings,
+    },
   );
   const catalog = makeCatalog([...builtinCatalog().values(), writeText]);
   const runtime = await openRuntime(config, catalog, silentLog);

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import type { UploadRecord } from "../../backend/backend.js";
 import { assertJobKept } from "../../engine/job-expiry.js";
 import { type JobProjection, jobProgress } from "../../engine/projection.js";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
@@ -10,7 +11,7 @@ import type { PipelineSpec } from "../../pipeline/types.js";
 import type { JobInput } from "../../steps/step-type.js";
 import type { JsonValue } from "../../util/json.js";
 import type { ApiDependencies } from "../api-dependencies.js";
-import { jobSummaryView, jobView } from "../job-view.js";
+import { jobSummaryView, jobView, withDirectLinks } from "../job-view.js";
 import { multipartJobBody } from "../multipart-job.js";
 import { principalOf } from "../principal.js";
 import {
@@ -28,10 +29,14 @@ import { importFromUrl } from "../url-import.js";
 export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const view = (state: JobProjection) =>
-    jobView(
+    withDirectLinks(
+      jobView(
+        state,
+        { signer: deps.signer, ttlMs: deps.limits.downloadUrlTtlMs, now: Date.now() },
+        jobProgress(state),
+      ),
       state,
-      { signer: deps.signer, ttlMs: deps.limits.downloadUrlTtlMs, now: Date.now() },
-      jobProgress(state),
+      deps,
     );
 
   // Another tenant's job answers exactly like a job that does not exist; one past its retention, 410.
@@ -93,7 +98,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
         );
       }
       reply.header("location", `/v1/jobs/${job.job.id}`);
-      return reply.code(created ? 202 : 200).send(view(job));
+      return reply.code(created ? 202 : 200).send(await view(job));
     },
   );
 
@@ -148,7 +153,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
     async (request, reply) => {
       await findJob(request.params.id, principalOf(request).tenant);
       const state = await deps.engine.cancelJob(request.params.id, "cancelled through the API");
-      return reply.code(202).send(view(state));
+      return reply.code(202).send(await view(state));
     },
   );
 
@@ -165,7 +170,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDependencies): 
     async (request, reply) => {
       await findJob(request.params.id, principalOf(request).tenant);
       const state = await deps.engine.retryJob(request.params.id, { steps: request.body?.steps });
-      return reply.code(202).send(view(state));
+      return reply.code(202).send(await view(state));
     },
   );
 }
@@ -194,6 +199,9 @@ async function inputFor(
   if ("uploadId" in input) {
     const upload = await deps.uploads.get(input.uploadId);
     if (upload === undefined || upload.tenant !== tenant) throw new NotFoundError("upload", input.uploadId);
+    if (upload.state === "pending" && deps.storage.directUrl !== undefined) {
+      return completeDirectUpload(upload, deps);
+    }
     if (upload.state !== "completed" || upload.bytes === null) {
       throw new PermanentError(ErrorCodes.conflict, `upload ${input.uploadId} has not been completed`);
     }
@@ -207,6 +215,29 @@ async function inputFor(
   const filename = input.key.split("/").at(-1) ?? "input";
   const result: JobInput = { key: input.key, filename, bytes: info.bytes };
   if (info.contentType !== undefined) result.contentType = info.contentType;
+  return result;
+}
+
+/**
+ * An upload that went straight to the bucket: complete once its object is there with no more than the
+ * declared size (S3 enforces the signed length; this also guards stores that do not).
+ */
+async function completeDirectUpload(upload: UploadRecord, deps: ApiDependencies): Promise<JobInput> {
+  const info = await deps.storage.stat(upload.key);
+  if (info === undefined) {
+    throw new PermanentError(ErrorCodes.conflict, `upload ${upload.id} has not been completed`);
+  }
+  if (info.bytes > upload.maxBytes) {
+    await deps.storage.delete(upload.key);
+    throw new PermanentError(ErrorCodes.inputTooLarge, `upload ${upload.id} is larger than it declared`);
+  }
+  // begin() makes completing it a one-time transition, as for uploads through the API. Its expiry check
+  // is passed with 0: S3 enforced the link's expiry when the object was put.
+  if (await deps.uploads.begin(upload.id, 0)) {
+    await deps.uploads.finish(upload.id, { state: "completed", bytes: info.bytes, at: Date.now() });
+  }
+  const result: JobInput = { key: upload.key, filename: upload.filename, bytes: info.bytes };
+  if (upload.contentType !== null) result.contentType = upload.contentType;
   return result;
 }
 

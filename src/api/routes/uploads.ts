@@ -48,12 +48,14 @@ export function registerUploadRoutes(v1: FastifyInstance, deps: ApiDependencies)
       const id = `upl_${randomBytes(12).toString("base64url")}`;
       const now = Date.now();
       const expiresAt = now + deps.limits.uploadUrlTtlMs;
+      const key = `tenants/${tenant}/uploads/${id}/${safeKeySegment(filename)}`;
+      const contentType = request.body.contentType ?? contentTypeFor(filename);
       await deps.uploads.insert({
         id,
         tenant,
-        key: `tenants/${tenant}/uploads/${id}/${safeKeySegment(filename)}`,
+        key,
         filename,
-        contentType: request.body.contentType ?? contentTypeFor(filename),
+        contentType,
         maxBytes: bytes,
         state: "pending",
         bytes: null,
@@ -62,10 +64,16 @@ export function registerUploadRoutes(v1: FastifyInstance, deps: ApiDependencies)
         completedAt: null,
       });
       const path = `/uploads/${id}`;
+      // On S3 the client puts the file into the bucket itself (the size and type are signed), and the
+      // upload counts as complete once the object is there; otherwise it goes through PUT /uploads/:id.
+      const url =
+        deps.storage.directUrl === undefined
+          ? `${path}?${deps.signer.sign("PUT", path, expiresAt)}`
+          : await deps.storage.directUrl(key, { method: "PUT", expiresAt, contentType, bytes });
       return reply.code(201).send({
         id,
         method: "PUT" as const,
-        url: `${path}?${deps.signer.sign("PUT", path, expiresAt)}`,
+        url,
         expiresAt: new Date(expiresAt).toISOString(),
         maxBytes: bytes,
       });

@@ -19,7 +19,14 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ErrorCodes, MediaflowError, NotFoundError, PermanentError } from "../../errors/errors.js";
-import type { BlobInfo, BlobStore, ByteRange, GetOptions, PutOptions } from "../blob-store.js";
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  DirectUrlRequest,
+  GetOptions,
+  PutOptions,
+} from "../blob-store.js";
 import { assertValidKey } from "../keys.js";
 import { errnoCode, fsyncDirectory } from "../local/durable-fs.js";
 import { isMissingObject, isRangeNotSatisfiable, s3Failure } from "./s3-errors.js";
@@ -59,6 +66,8 @@ export interface PresignPutOptions {
   expiresInSeconds: number;
   /** The Content-Type the uploader must send (it is part of the signature). */
   contentType?: string;
+  /** The exact Content-Length the uploader must send (signed too, so S3 refuses any other size). */
+  contentLength?: number;
 }
 
 /**
@@ -317,8 +326,23 @@ export class S3BlobStore implements BlobStore {
       Bucket: this.bucket,
       Key: this.objectKey(key),
       ContentType: options.contentType,
+      ContentLength: options.contentLength,
     });
-    return getSignedUrl(this.client, command, { expiresIn: presignSeconds(options.expiresInSeconds) });
+    return getSignedUrl(this.client, command, {
+      expiresIn: presignSeconds(options.expiresInSeconds),
+      ...(options.contentLength === undefined ? {} : { signableHeaders: new Set(["content-length"]) }),
+    });
+  }
+
+  /** Presigned links: clients download from and upload to the bucket directly. */
+  directUrl(key: string, request: DirectUrlRequest): Promise<string> {
+    const expiresInSeconds = Math.max(1, Math.round((request.expiresAt - Date.now()) / 1000));
+    if (request.method === "GET") return this.presignGet(key, { expiresInSeconds });
+    return this.presignPut(key, {
+      expiresInSeconds,
+      ...(request.contentType === undefined ? {} : { contentType: request.contentType }),
+      ...(request.bytes === undefined ? {} : { contentLength: request.bytes }),
+    });
   }
 
   /** Refuses new operations, waits for those under way, then closes the client's connections. */

@@ -1,63 +1,67 @@
 /**
- * `npm run bench:engine`: jobs of one `util.noop` step through mediaflow embedded (SQLite, worker in this
- * process) side by side with BullMQ on a local Redis, measured in the same run by the same harness.
- * See docs/benchmarks.md for what each figure means.
+ * `npm run bench:engine`: jobs of one `util.noop` step through mediaflow on SQLite (embedded) and on
+ * PostgreSQL, side by side with BullMQ on a local Redis and graphile-worker on the same PostgreSQL,
+ * measured in the same run by the same harness; then mediaflow on PostgreSQL with 1, 2 and 4 worker
+ * processes. See docs/benchmarks.md for what each figure means.
  *
+ * `--quick`: 1,000 jobs per measurement and 100 for latency: about 3 minutes on 2 busy cores.
  * Environment: BENCH_JOBS (default 10000), BENCH_LATENCY_JOBS (default 300),
- * BENCH_REDIS_URL (default redis://127.0.0.1:6379).
+ * BENCH_REDIS_URL (default redis://127.0.0.1:6379), MEDIAFLOW_BENCH_POSTGRES_URL or
+ * MEDIAFLOW_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createBullmqTarget, redisUnavailableReason } from "./bullmq-target.js";
+import { type Contender, printEngineReport } from "./engine-report.js";
+import { createGraphileTarget } from "./graphile-target.js";
 import {
-  type BenchTarget,
-  type Column,
   type LatencyResult,
   machineFacts,
   measureLatency,
   measureThroughput,
-  percentile,
-  renderTable,
   type ThroughputResult,
 } from "./harness.js";
 import { createMediaflowTarget } from "./mediaflow-target.js";
+import { benchPostgresUrl, postgresUnavailableReason } from "./postgres-schemas.js";
+import { createPostgresTarget } from "./postgres-target.js";
 import { parseRedisUrl } from "./redis-probe.js";
+import { measureWorkerProcesses, type WorkerProcessesResult } from "./worker-processes.js";
 
 const concurrencies = [1, 10, 50] as const;
 
 /**
  * Jobs submitted together: 500 concurrent createJob calls fill about two group commits (at most 256
- * transactions each); BullMQ gets the same 500 in one addBulk.
+ * transactions each); BullMQ and graphile-worker get the same 500 in one bulk call.
  */
 const batchSize = 500;
 
-/** An unreported run per system first, so that neither is measured while its code is still being compiled. */
+/** An unreported run per system first, so that none is measured while its code is still being compiled. */
 const warmupJobs = 1_000;
 const warmupConcurrency = 10;
 
 /** Round trips made before latency is recorded: they pay for first connections and statement caches. */
 const latencyWarmup = 10;
 
-interface Contender {
-  target: BenchTarget;
-  /** Why this system's figures are missing, when they are. */
-  skipped: string | undefined;
-}
+/** Worker processes of `mediaflow worker`; each runs 10 tasks at a time, the middle concurrency above. */
+const workerProcessCounts = [1, 2, 4] as const;
+const concurrencyPerProcess = 10;
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const jobs = positiveInteger("BENCH_JOBS", 10_000);
-  const latencyJobs = positiveInteger("BENCH_LATENCY_JOBS", 300);
+  const quick = process.argv.includes("--quick");
+  const jobs = positiveInteger("BENCH_JOBS", quick ? 1_000 : 10_000);
+  const latencyJobs = positiveInteger("BENCH_LATENCY_JOBS", quick ? 100 : 300);
   const redisUrl = process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379";
+  const postgresUrl = benchPostgresUrl(process.env);
 
   const workDir = mkdtempSync(join(tmpdir(), "mediaflow-bench-"));
   const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
   const interrupted = (signal: NodeJS.Signals) => {
     removeWorkDir();
     process.stderr.write(
-      `\ninterrupted (${signal}); BullMQ keys of the current run may remain under mediaflow-bench:\n`,
+      `\ninterrupted (${signal}); BullMQ keys under mediaflow-bench: and PostgreSQL schemas named *_bench_${process.pid}_* may remain\n`,
     );
     process.exit(130);
   };
@@ -65,24 +69,39 @@ async function main(): Promise<void> {
   process.once("SIGTERM", interrupted);
 
   try {
-    const mediaflow: Contender = { target: createMediaflowTarget(workDir), skipped: undefined };
     const redis = parseRedisUrl(redisUrl);
-    const unavailable = await redisUnavailableReason(redis);
-    const bullmq: Contender = { target: createBullmqTarget(redis), skipped: undefined };
-    if (unavailable !== undefined) bullmq.skipped = `Redis at ${redisUrl} is not reachable (${unavailable})`;
+    const redisDown = await redisUnavailableReason(redis);
+    const postgresDown = await postgresUnavailableReason(postgresUrl);
+    const unreachable = (what: string, url: string, reason: string | undefined) =>
+      reason === undefined ? undefined : `${what} at ${redactPassword(url)} is not reachable (${reason})`;
+    const sqlite: Contender = { target: createMediaflowTarget(workDir), skipped: undefined };
+    const bullmq: Contender = {
+      target: createBullmqTarget(redis),
+      skipped: unreachable("Redis", redisUrl, redisDown),
+    };
+    const postgres: Contender = {
+      target: createPostgresTarget(postgresUrl, workDir),
+      skipped: unreachable("PostgreSQL", postgresUrl, postgresDown),
+    };
+    const graphile: Contender = {
+      target: createGraphileTarget(postgresUrl),
+      skipped: unreachable("PostgreSQL", postgresUrl, postgresDown),
+    };
+    const contenders = [sqlite, bullmq, postgres, graphile];
 
     print("mediaflow engine benchmark: jobs of one util.noop step, producer and worker in one process");
     print("");
     for (const line of machineFacts(new Date())) print(line);
-    for (const contender of [mediaflow, bullmq]) {
-      if (contender.skipped !== undefined) continue;
+    for (const contender of contenders) {
       await attempt(contender, async () => {
         for (const line of await contender.target.describe()) print(line);
       });
     }
-    if (bullmq.skipped !== undefined) print(`\nBullMQ figures skipped: ${bullmq.skipped}`);
+    for (const contender of contenders) {
+      if (contender.skipped !== undefined) print(`\nSKIPPED ${contender.target.name}: ${contender.skipped}`);
+    }
 
-    for (const contender of [mediaflow, bullmq]) {
+    for (const contender of contenders) {
       await attempt(contender, async () => {
         progress(`${contender.target.name}: warm-up, ${Math.min(warmupJobs, jobs)} jobs (not reported)`);
         await measureThroughput(contender.target, {
@@ -95,7 +114,7 @@ async function main(): Promise<void> {
 
     const throughput: ThroughputResult[] = [];
     for (const concurrency of concurrencies) {
-      for (const contender of [mediaflow, bullmq]) {
+      for (const contender of contenders) {
         await attempt(contender, async () => {
           progress(`${contender.target.name}: ${jobs} jobs, concurrency ${concurrency}`);
           throughput.push(await measureThroughput(contender.target, { jobs, concurrency, batchSize }));
@@ -104,38 +123,62 @@ async function main(): Promise<void> {
     }
 
     const latency: LatencyResult[] = [];
-    for (const contender of [mediaflow, bullmq]) {
+    for (const contender of contenders) {
       await attempt(contender, async () => {
         progress(`${contender.target.name}: latency, ${latencyJobs} jobs one at a time`);
         latency.push(await measureLatency(contender.target, { jobs: latencyJobs, warmup: latencyWarmup }));
       });
     }
 
-    print("");
-    print(`Enqueue: ${jobs} jobs in batches of ${batchSize}, no worker running (mediaflow: concurrent`);
-    print("createJob calls, group-committed; BullMQ: one addBulk per batch). Concurrency names the run.");
-    print(throughputTable(throughput, concurrencies, (result) => result.enqueueSeconds));
-    print("");
-    print(`Processing: from worker start until all ${jobs} enqueued jobs have completed.`);
-    print(throughputTable(throughput, concurrencies, (result) => result.processSeconds));
-    print("");
-    print(`Latency: ${latencyJobs} jobs one at a time (submit, wait for completion, next), worker`);
-    print(
-      `concurrency 1, ${latencyWarmup} unrecorded round trips first; milliseconds, nearest-rank percentiles.`,
-    );
-    print(latencyTable(latency));
-    print("");
-    print("mediaflow / BullMQ: above 1 means mediaflow has more jobs/s, or more milliseconds of latency.");
-    for (const contender of [mediaflow, bullmq]) {
-      if (contender.skipped !== undefined)
-        print(`${contender.target.name} figures skipped: ${contender.skipped}`);
+    const processes: WorkerProcessesResult[] = [];
+    let processesSkipped = postgres.skipped;
+    for (const count of workerProcessCounts) {
+      if (processesSkipped !== undefined) break;
+      try {
+        progress(`mediaflow PG: ${jobs} jobs, ${count} worker processes`);
+        processes.push(
+          await measureWorkerProcesses(postgresUrl, workDir, {
+            processes: count,
+            concurrencyEach: concurrencyPerProcess,
+            jobs,
+          }),
+        );
+      } catch (error) {
+        processesSkipped = error instanceof Error ? error.message : String(error);
+        progress(`worker processes failed, the remaining ones are skipped: ${processesSkipped}`);
+      }
     }
+
+    printEngineReport(print, {
+      jobs,
+      latencyJobs,
+      batchSize,
+      latencyWarmup,
+      concurrencies,
+      throughput,
+      latency,
+      processes,
+      concurrencyPerProcess,
+      processesSkipped,
+      contenders,
+    });
     print(`\ntotal time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    if (mediaflow.skipped !== undefined) process.exitCode = 1;
+    if (sqlite.skipped !== undefined) process.exitCode = 1;
   } finally {
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);
     removeWorkDir();
+  }
+}
+
+/** The URL as printed: a password in it stays out of the report. */
+function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url;
   }
 }
 
@@ -151,74 +194,6 @@ async function attempt(contender: Contender, measure: () => Promise<void>): Prom
     contender.skipped = error instanceof Error ? error.message : String(error);
     progress(`${contender.target.name} failed, its remaining measurements are skipped: ${contender.skipped}`);
   }
-}
-
-const throughputColumns: Column[] = [
-  { title: "system", align: "left" },
-  { title: "concurrency", align: "right" },
-  { title: "jobs", align: "right" },
-  { title: "seconds", align: "right" },
-  { title: "jobs/s", align: "right" },
-  { title: "mediaflow / BullMQ", align: "right" },
-];
-
-function throughputTable(
-  results: readonly ThroughputResult[],
-  levels: readonly number[],
-  seconds: (result: ThroughputResult) => number,
-): string {
-  const rows: string[][] = [];
-  for (const concurrency of levels) {
-    const mediaflow = results.find(
-      (result) => result.system === "mediaflow" && result.concurrency === concurrency,
-    );
-    const bullmq = results.find((result) => result.system === "BullMQ" && result.concurrency === concurrency);
-    const rate = (result: ThroughputResult) => result.jobs / seconds(result);
-    for (const result of [mediaflow, bullmq]) {
-      if (result === undefined) continue;
-      const ratio =
-        result !== mediaflow ? "" : bullmq === undefined ? "n/a" : (rate(result) / rate(bullmq)).toFixed(2);
-      rows.push([
-        result.system,
-        String(result.concurrency),
-        String(result.jobs),
-        seconds(result).toFixed(2),
-        Math.round(rate(result)).toString(),
-        ratio,
-      ]);
-    }
-  }
-  return renderTable(throughputColumns, rows);
-}
-
-const quantiles = [50, 95, 99] as const;
-
-function latencyTable(results: readonly LatencyResult[]): string {
-  const columns: Column[] = [
-    { title: "system", align: "left" },
-    { title: "concurrency", align: "right" },
-    { title: "jobs", align: "right" },
-    ...quantiles.map((q): Column => ({ title: `p${q} ms`, align: "right" })),
-  ];
-  const rows = results.map((result) => [
-    result.system,
-    "1",
-    String(result.jobs),
-    ...quantiles.map((q) => percentile(result.samplesMs, q).toFixed(2)),
-  ]);
-  const mediaflow = results.find((result) => result.system === "mediaflow");
-  const bullmq = results.find((result) => result.system === "BullMQ");
-  rows.push([
-    "mediaflow / BullMQ",
-    "",
-    "",
-    ...quantiles.map((q) =>
-      mediaflow === undefined || bullmq === undefined
-        ? "n/a"
-        : (percentile(mediaflow.samplesMs, q) / percentile(bullmq.samplesMs, q)).toFixed(2),
-    ),
-  ]);
-  return renderTable(columns, rows);
 }
 
 function positiveInteger(name: string, fallback: number): number {

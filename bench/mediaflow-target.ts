@@ -28,7 +28,7 @@ const noopPipeline: PipelineSpec = {
   },
 };
 
-const noopJob: CreateJobRequest = { pipeline: noopPipeline, input: null };
+export const noopJob: CreateJobRequest = { pipeline: noopPipeline, input: null };
 
 /**
  * mediaflow embedded: one SQLite file per measurement (created fresh in a directory of its own under
@@ -127,7 +127,7 @@ interface Environment {
  * Counts the job.succeeded events the engine announces after each commit, as a client of the embedded
  * engine would learn of them. A job.failed stops the measurement: it would never reach its count.
  */
-class CompletionWatch {
+export class CompletionWatch {
   succeeded = 0;
   private failure: Error | undefined;
   private waiter: { total: number; resolve: () => void; reject: (error: Error) => void } | undefined;

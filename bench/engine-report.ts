@@ -1,0 +1,196 @@
+import { graphileTargetName } from "./graphile-target.js";
+import {
+  type BenchTarget,
+  type Column,
+  type LatencyResult,
+  percentile,
+  renderTable,
+  type ThroughputResult,
+} from "./harness.js";
+import { postgresTargetName } from "./postgres-target.js";
+import type { WorkerProcessesResult } from "./worker-processes.js";
+
+export interface Contender {
+  target: BenchTarget;
+  /** Why this system's figures are missing, when they are. */
+  skipped: string | undefined;
+}
+
+export interface EngineFigures {
+  jobs: number;
+  latencyJobs: number;
+  batchSize: number;
+  latencyWarmup: number;
+  concurrencies: readonly number[];
+  throughput: readonly ThroughputResult[];
+  latency: readonly LatencyResult[];
+  processes: readonly WorkerProcessesResult[];
+  concurrencyPerProcess: number;
+  processesSkipped: string | undefined;
+  contenders: readonly Contender[];
+}
+
+/** Each mediaflow backend is compared with the reference that keeps its data the same way. */
+const references = [
+  { system: "mediaflow", reference: "BullMQ" },
+  { system: postgresTargetName, reference: graphileTargetName },
+] as const;
+
+/** The aims the PostgreSQL backend was built to meet, printed beside the figures that show them. */
+const targetConcurrency = 10;
+const targetP50Ms = 10;
+
+export function printEngineReport(print: (line: string) => void, figures: EngineFigures): void {
+  const { jobs, batchSize, latencyJobs, latencyWarmup, concurrencies, throughput } = figures;
+  print("");
+  print(`Enqueue: ${jobs} jobs in batches of ${batchSize}, no worker running (mediaflow: concurrent`);
+  print("createJob calls; BullMQ and graphile-worker: one bulk add per batch). Concurrency names the run.");
+  print(throughputTable(throughput, concurrencies, (result) => result.enqueueSeconds));
+  print("");
+  print(`Processing: from worker start until all ${jobs} enqueued jobs have completed.`);
+  print(throughputTable(throughput, concurrencies, (result) => result.processSeconds));
+  print("");
+  print(`Latency: ${latencyJobs} jobs one at a time (submit, wait for completion, next), worker`);
+  print(
+    `concurrency 1, ${latencyWarmup} unrecorded round trips first; milliseconds, nearest-rank percentiles.`,
+  );
+  print("mediaflow PG: producer and worker on separate pools, the worker woken by LISTEN/NOTIFY.");
+  print(latencyTable(figures.latency));
+  print("");
+  print("Ratio: mediaflow (SQLite) / BullMQ and mediaflow PG / graphile-worker. Above 1 means mediaflow");
+  print("has more jobs/s, or more milliseconds of latency.");
+  print("");
+  print(
+    `mediaflow PG with worker processes (\`mediaflow worker --concurrency ${figures.concurrencyPerProcess}\` each),`,
+  );
+  print(`${jobs} jobs created by this process while the workers run: first submit until all succeeded.`);
+  if (figures.processes.length > 0) print(processesTable(figures.processes));
+  if (figures.processesSkipped !== undefined) print(`SKIPPED worker processes: ${figures.processesSkipped}`);
+  print("");
+  for (const line of targetLines(figures)) print(line);
+  for (const contender of figures.contenders) {
+    if (contender.skipped !== undefined) print(`SKIPPED ${contender.target.name}: ${contender.skipped}`);
+  }
+}
+
+function targetLines(figures: EngineFigures): string[] {
+  const rate = (system: string) => {
+    const result = figures.throughput.find(
+      (candidate) => candidate.system === system && candidate.concurrency === targetConcurrency,
+    );
+    return result === undefined ? undefined : result.jobs / result.processSeconds;
+  };
+  const ours = rate(postgresTargetName);
+  const theirs = rate(graphileTargetName);
+  const throughputLine =
+    ours === undefined || theirs === undefined
+      ? "not measured (see SKIPPED)"
+      : `${Math.round(ours)} vs ${Math.round(theirs)} jobs/s: ${ours >= theirs ? "MET" : "NOT MET"}`;
+  const latency = figures.latency.find((result) => result.system === postgresTargetName);
+  const p50 = latency === undefined ? undefined : percentile(latency.samplesMs, 50);
+  const latencyLine =
+    p50 === undefined
+      ? "not measured (see SKIPPED)"
+      : `${p50.toFixed(2)} ms: ${p50 < targetP50Ms ? "MET" : "NOT MET"}`;
+  return [
+    "Targets:",
+    `  mediaflow PG processing at concurrency ${targetConcurrency} >= graphile-worker's: ${throughputLine}`,
+    `  mediaflow PG latency p50 < ${targetP50Ms} ms with LISTEN/NOTIFY: ${latencyLine}`,
+  ];
+}
+
+const throughputColumns: Column[] = [
+  { title: "system", align: "left" },
+  { title: "concurrency", align: "right" },
+  { title: "jobs", align: "right" },
+  { title: "seconds", align: "right" },
+  { title: "jobs/s", align: "right" },
+  { title: "ratio", align: "right" },
+];
+
+function throughputTable(
+  results: readonly ThroughputResult[],
+  levels: readonly number[],
+  seconds: (result: ThroughputResult) => number,
+): string {
+  const rate = (result: ThroughputResult) => result.jobs / seconds(result);
+  const rows: string[][] = [];
+  for (const concurrency of levels) {
+    const at = (system: string) =>
+      results.find((result) => result.system === system && result.concurrency === concurrency);
+    for (const { system, reference } of references) {
+      const ours = at(system);
+      const theirs = at(reference);
+      for (const result of [ours, theirs]) {
+        if (result === undefined) continue;
+        const ratio =
+          result !== ours ? "" : theirs === undefined ? "n/a" : (rate(result) / rate(theirs)).toFixed(2);
+        rows.push([
+          result.system,
+          String(result.concurrency),
+          String(result.jobs),
+          seconds(result).toFixed(2),
+          Math.round(rate(result)).toString(),
+          ratio,
+        ]);
+      }
+    }
+  }
+  return renderTable(throughputColumns, rows);
+}
+
+const quantiles = [50, 95, 99] as const;
+
+function latencyTable(results: readonly LatencyResult[]): string {
+  const columns: Column[] = [
+    { title: "system", align: "left" },
+    { title: "jobs", align: "right" },
+    ...quantiles.map((q): Column => ({ title: `p${q} ms`, align: "right" })),
+  ];
+  const rows: string[][] = [];
+  for (const { system, reference } of references) {
+    const ours = results.find((result) => result.system === system);
+    const theirs = results.find((result) => result.system === reference);
+    if (ours === undefined && theirs === undefined) continue;
+    for (const result of [ours, theirs]) {
+      if (result === undefined) continue;
+      rows.push([
+        result.system,
+        String(result.jobs),
+        ...quantiles.map((q) => percentile(result.samplesMs, q).toFixed(2)),
+      ]);
+    }
+    rows.push([
+      `ratio ${system} / ${reference}`,
+      "",
+      ...quantiles.map((q) =>
+        ours === undefined || theirs === undefined
+          ? "n/a"
+          : (percentile(ours.samplesMs, q) / percentile(theirs.samplesMs, q)).toFixed(2),
+      ),
+    ]);
+  }
+  return renderTable(columns, rows);
+}
+
+function processesTable(results: readonly WorkerProcessesResult[]): string {
+  const columns: Column[] = [
+    { title: "processes", align: "right" },
+    { title: "tasks each", align: "right" },
+    { title: "jobs", align: "right" },
+    { title: "seconds", align: "right" },
+    { title: "jobs/s", align: "right" },
+    { title: "vs 1 process", align: "right" },
+  ];
+  const single = results.find((result) => result.processes === 1);
+  const rate = (result: WorkerProcessesResult) => result.jobs / result.seconds;
+  const rows = results.map((result) => [
+    String(result.processes),
+    String(result.concurrencyEach),
+    String(result.jobs),
+    result.seconds.toFixed(2),
+    Math.round(rate(result)).toString(),
+    single === undefined ? "n/a" : (rate(result) / rate(single)).toFixed(2),
+  ]);
+  return renderTable(columns, rows);
+}

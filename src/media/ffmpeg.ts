@@ -30,6 +30,9 @@ export function runFfmpeg(tools: Pick<MediaTools, "ffmpeg">, options: FfmpegOpti
     signal: options.signal,
     timeoutMs: options.timeoutMs,
     inactivityMs: options.stallMs,
+    // On SIGTERM ffmpeg stops reading but first flushes its encoders, which for a slow x264 preset's
+    // lookahead takes seconds; the output of a stopped run is thrown away, so half a second is enough.
+    killGraceMs: 500,
     env: options.env,
     cwd: options.cwd,
     onStdoutLine: progressLineHandler(options.expectedDurationSeconds, (progress) =>

@@ -284,7 +284,13 @@ export class Worker {
         run.leaseExpiresAt = now + leaseMs;
       } catch (error) {
         if (error instanceof LeaseLostError) run.abort(error);
-        else throw error;
+        // A database hiccup (a dropped connection) must not stop the other tasks' renewals this tick;
+        // this one is tried again on the next tick, well before its lease runs out.
+        else
+          this.options.log.warn(
+            { err: coerceError(error), task: run.claim.lease.taskId },
+            "lease renewal failed",
+          );
       }
     }
   }

@@ -72,7 +72,7 @@ describe("a cluster: API and three workers on PostgreSQL and S3", { skip: postgr
           const base = `http://127.0.0.1:${port}`;
           await untilReady(`${base}/readyz`);
           const workers = [0, 1, 2].map((i) =>
-            spawnWorker(env, ["--concurrency", "2", "--lease", "3s", "--id", `w${i}`]),
+            spawnWorker(env, ["--concurrency", "2", "--lease", "8s", "--id", `w${i}`]),
           );
           children.push(...workers);
 
@@ -103,7 +103,7 @@ describe("a cluster: API and three workers on PostgreSQL and S3", { skip: postgr
 
           const ids: string[] = [];
           // A slow encode first, so the SIGKILL below lands in the middle of one.
-          ids.push(await submit("renditions", video, "slow.mp4", { preset: "veryslow" }));
+          ids.push(await submit("renditions", video, "slow.mp4", { preset: "slow" }));
           for (let i = 0; i < 5; i++)
             ids.push(await submit("abr", video, `abr-${i}.mp4`, { preset: "ultrafast" }));
           for (let i = 0; i < 14; i++)

@@ -38,6 +38,22 @@ export interface EventDataByType {
   "step.failed": { error: ErrorInfo; cause?: ErrorInfo };
   "step.skipped": { reason: string };
   "step.cancelled": { reason: string };
+  /**
+   * One attempt to deliver a webhook for one of this job's events. It changes no job or step state, and
+   * no webhook can subscribe to it (it is not in `jobEventTypes`), so deliveries never beget deliveries.
+   */
+  "webhook.attempted": {
+    deliveryId: string;
+    url: string;
+    /** The event the delivery carries. */
+    eventSeq: number;
+    attempt: number;
+    outcome: "delivered" | "retrying" | "dead";
+    /** The receiver's HTTP status; null when there was no response. */
+    status: number | null;
+    error?: string;
+    nextAttemptAt?: number;
+  };
 }
 
 export type JobEventType = keyof EventDataByType;
@@ -77,3 +93,6 @@ export const jobEventTypes = [
   "step.skipped",
   "step.cancelled",
 ] as const satisfies readonly JobEventType[];
+
+/** The job's own events, which webhooks may subscribe to (bookkeeping such as `webhook.attempted` is not). */
+export type JobLifecycleEventType = (typeof jobEventTypes)[number];

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Backend, WebhookDelivery, WebhookOutcome } from "../backend/backend.js";
+import type { EventDataByType } from "../engine/events.js";
 import type { EngineNotifications } from "../engine/notifications.js";
 import { coerceError } from "../errors/errors.js";
 import { PrivateAddressError } from "../net/address-guard.js";
@@ -134,9 +135,43 @@ export class WebhookDeliverer {
     const outcome = await this.attempt(delivery);
     const settled = await this.backend.webhooks.settle(delivery.id, delivery.leaseToken, outcome);
     const fields = { delivery: delivery.id, url: delivery.url, attempt: delivery.attempts };
+    if (settled) await this.recordAttempt(delivery, outcome);
     if (!settled) this.log.warn(fields, "webhook delivery lease lost before its outcome was recorded");
     else if (outcome.state === "dead") this.log.warn({ ...fields, error: outcome.error }, "webhook dead");
     else if (outcome.state === "pending") this.log.info({ ...fields, error: outcome.error }, "webhook retry");
+  }
+
+  /** Every attempt goes into the job's event log, where the job's history is read. */
+  private async recordAttempt(delivery: WebhookDelivery, outcome: WebhookOutcome): Promise<void> {
+    const data: EventDataByType["webhook.attempted"] = {
+      deliveryId: delivery.id,
+      url: delivery.url,
+      eventSeq: delivery.event.seq,
+      attempt: delivery.attempts,
+      outcome: outcome.state === "pending" ? "retrying" : outcome.state,
+      status: outcome.status,
+    };
+    if (outcome.state !== "delivered") data.error = outcome.error;
+    if (outcome.state === "pending") data.nextAttemptAt = outcome.nextAttemptAt;
+    try {
+      await this.backend.transaction((tx) =>
+        tx.appendEvents([
+          {
+            type: "webhook.attempted",
+            jobId: delivery.event.jobId,
+            step: null,
+            part: null,
+            attempt: null,
+            workerId: null,
+            at: Date.now(),
+            data,
+          },
+        ]),
+      );
+    } catch (error) {
+      // The delivery itself is settled; a missing history line must not make it be sent again.
+      this.log.warn({ err: coerceError(error), delivery: delivery.id }, "could not record a webhook attempt");
+    }
   }
 
   private async attempt(delivery: WebhookDelivery): Promise<WebhookOutcome> {

@@ -1,8 +1,8 @@
 import type { WebhookDelivery } from "../backend/backend.js";
-import type { JobEventType } from "../engine/events.js";
+import type { JobLifecycleEventType } from "../engine/events.js";
 
 /** What a webhook hears when its subscription names no events: how the job ended. */
-export const defaultWebhookEvents: readonly JobEventType[] = Object.freeze([
+export const defaultWebhookEvents: readonly JobLifecycleEventType[] = Object.freeze([
   "job.succeeded",
   "job.failed",
   "job.cancelled",

@@ -268,6 +268,18 @@ describe("webhooks", () => {
         const [first, second] = receiver.received as [Received, Received];
         assert.equal(header(first, "webhook-id"), header(second, "webhook-id"));
         assert.equal(first.body, second.body);
+        // Both attempts are in the job's own event log.
+        const events = await runtime.engine.readEvents({ jobId, after: 0, limit: 1_000 });
+        const attempts = events.filter((event) => event.type === "webhook.attempted");
+        assert.deepEqual(
+          attempts.map(
+            (event) => event.type === "webhook.attempted" && [event.data.outcome, event.data.status],
+          ),
+          [
+            ["retrying", 500],
+            ["delivered", 200],
+          ],
+        );
       } finally {
         await runtime.close();
         await receiver.close();

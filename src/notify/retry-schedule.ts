@@ -1,6 +1,6 @@
 /**
  * How long to wait after each failed delivery attempt: quick at first (a receiver restarting), then
- * spreading out to cover an outage of most of a day. Nine attempts in all over about 10.6 hours, after
+ * spreading out to cover an outage of up to a day. Ten attempts in all over about 22.7 hours, after
  * which the delivery is dead. Close to what Standard Webhooks' reference implementation does.
  */
 export const defaultRetryDelaysMs: readonly number[] = Object.freeze([
@@ -12,6 +12,7 @@ export const defaultRetryDelaysMs: readonly number[] = Object.freeze([
   60 * 60_000,
   3 * 60 * 60_000,
   6 * 60 * 60_000,
+  12 * 60 * 60_000,
 ]);
 
 /** A receiver's Retry-After is honoured up to this; beyond it we keep to our own schedule's last delay. */

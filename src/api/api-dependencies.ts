@@ -4,6 +4,7 @@ import type { Engine } from "../engine/engine.js";
 import type { PipelineSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
+import type { TriggerSettings } from "../triggers/trigger-settings.js";
 import type { ApiMetrics } from "./metrics.js";
 import type { UrlSigner } from "./url-signer.js";
 
@@ -65,4 +66,6 @@ export interface ApiDependencies {
   uploadTmpDir?: string;
   /** Checks the database and storage answer, for /readyz. */
   ready(): Promise<void>;
+  /** Watch rules and the bucket hook's secret; undefined: POST /v1/hooks/s3 answers 404. */
+  triggers?: TriggerSettings;
 }

@@ -10,6 +10,7 @@ import { registerDashboardRoutes } from "./routes/dashboard.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerHealthRoutes } from "./routes/health.js";
+import { registerHookRoutes } from "./routes/hooks.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerPipelineRoutes } from "./routes/pipelines.js";
 import { registerTusRoutes } from "./routes/tus.js";
@@ -63,6 +64,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   registerHealthRoutes(app, deps);
   registerFileRoutes(app, deps);
   registerUploadTargetRoute(app, deps);
+  registerHookRoutes(app, deps);
 
   await app.register(
     async (v1) => {

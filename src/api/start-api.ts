@@ -42,6 +42,7 @@ export async function createApi(
       allowPrivateImports: config.allowPrivateImports,
       ...options.limits,
     },
+    triggers: await runtime.triggerSettings(),
     async ready() {
       await backend.reads.jobCounts();
       await storage.stat("readiness-probe");

@@ -68,6 +68,10 @@ const configSchema = z.object({
   /** Webhook URLs may reach loopback, private and link-local addresses (off: an API client could reach internal services). */
   allowPrivateWebhooks: flag,
   allowPrivateImports: flag,
+  triggersFile: z.string().min(1).optional(),
+  inboxDir: z.string().min(1).optional(),
+  /** Shared with the bucket's notification target; long enough that guessing it is hopeless. */
+  s3HookSecret: z.string().min(16, "must be at least 16 characters").optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -94,6 +98,12 @@ export interface Config {
   readonly allowPrivateImports: boolean;
   /** API requests per minute per key. */
   readonly rateLimitPerMinute: number;
+  /** The watch rules file; undefined: `<dataDir>/triggers.yaml` when it exists, else no rules. */
+  readonly triggersFile: string | undefined;
+  /** The folder watched for dropped files (default `<dataDir>/inbox`). */
+  readonly inboxDir: string;
+  /** Authenticates POST /v1/hooks/s3; undefined: the hook is off. */
+  readonly s3HookSecret: string | undefined;
 }
 
 /** The environment variables each setting is read from. */
@@ -114,6 +124,9 @@ export const environmentNames: Readonly<Record<keyof ConfigInput, string>> = Obj
   allowPrivateWebhooks: "MEDIAFLOW_ALLOW_PRIVATE_WEBHOOKS",
   allowPrivateImports: "MEDIAFLOW_ALLOW_PRIVATE_IMPORTS",
   rateLimitPerMinute: "MEDIAFLOW_RATE_LIMIT",
+  triggersFile: "MEDIAFLOW_TRIGGERS",
+  inboxDir: "MEDIAFLOW_INBOX_DIR",
+  s3HookSecret: "MEDIAFLOW_S3_HOOK_SECRET",
 });
 
 /**
@@ -145,6 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<ConfigInput> =
     storageUrl: value.storageUrl ?? join(dataDir, "blobs"),
     tmpDir: isAbsolute(value.tmpDir) ? value.tmpDir : resolve(value.tmpDir),
     secret: value.secret,
+    triggersFile: value.triggersFile === undefined ? undefined : resolve(value.triggersFile),
+    inboxDir: resolve(value.inboxDir ?? join(dataDir, "inbox")),
+    s3HookSecret: value.s3HookSecret,
   });
 }
 

@@ -5,9 +5,12 @@ import type { Config } from "../config/config.js";
 import { Engine } from "../engine/engine.js";
 import { RetentionSweeper, type RetentionSweeperOptions } from "../engine/retention.js";
 import { WebhookDeliverer, type WebhookDelivererOptions } from "../notify/webhook-deliverer.js";
+import type { PipelineSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { openBlobStore } from "../storage/open-blob-store.js";
+import { InboxWatcher, type InboxWatcherOptions } from "../triggers/inbox-watcher.js";
+import { loadTriggerSettings, type TriggerSettings } from "../triggers/trigger-settings.js";
 import { Worker, type WorkerOptions } from "../worker/worker.js";
 
 /** Everything a command needs, opened from the configuration, and closed in reverse order. */
@@ -23,6 +26,14 @@ export interface Runtime {
   createWebhookDeliverer(overrides?: Partial<WebhookDelivererOptions>): WebhookDeliverer;
   /** Deletes the files of jobs past their retention once started; stopped on close. */
   createRetentionSweeper(overrides?: Partial<RetentionSweeperOptions>): RetentionSweeper;
+  /** The watch rules file, read once (only by the processes that use it: a bad file stops those). */
+  triggerSettings(): Promise<TriggerSettings>;
+  /** Watches the inbox folder for the rules once started; stopped on close. */
+  createInboxWatcher(
+    settings: TriggerSettings,
+    pipelines: ReadonlyMap<string, PipelineSpec>,
+    overrides?: Partial<InboxWatcherOptions>,
+  ): InboxWatcher;
   close(): Promise<void>;
 }
 
@@ -39,6 +50,8 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
   const workers: Worker[] = [];
   const deliverers: WebhookDeliverer[] = [];
   const sweepers: RetentionSweeper[] = [];
+  const watchers: InboxWatcher[] = [];
+  let triggers: Promise<TriggerSettings> | undefined;
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -80,12 +93,30 @@ export async function openRuntime(config: Config, catalog: StepCatalog, log: Log
       sweepers.push(sweeper);
       return sweeper;
     },
+    triggerSettings() {
+      triggers ??= loadTriggerSettings(config);
+      return triggers;
+    },
+    createInboxWatcher(settings, pipelines, overrides = {}) {
+      const watcher = new InboxWatcher({
+        dir: settings.inboxDir,
+        rules: settings.rules,
+        pipelines,
+        engine,
+        storage,
+        log,
+        ...overrides,
+      });
+      watchers.push(watcher);
+      return watcher;
+    },
     close() {
       closing ??= closeAll(
         [
           ...workers.map((worker) => () => worker.stop()),
           ...deliverers.map((d) => () => d.stop()),
           ...sweepers.map((sweeper) => () => sweeper.stop()),
+          ...watchers.map((watcher) => () => watcher.stop()),
         ],
         [() => storage.close(), () => backend.close()],
       );

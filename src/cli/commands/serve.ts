@@ -4,10 +4,13 @@ import { createApiKey } from "../../api/api-keys.js";
 import { createApi } from "../../api/start-api.js";
 import { loadConfig } from "../../config/config.js";
 import { bundledPipelinesDir } from "../../pipeline/bundled-pipelines.js";
+import { loadPipelineDir } from "../../pipeline/load-pipelines.js";
 import { checkMediaTools } from "../../runtime/check-media-tools.js";
 import { createLogger } from "../../runtime/logger.js";
 import { openRuntime, type Runtime } from "../../runtime/open-runtime.js";
 import { builtinCatalog } from "../../steps/builtin-steps.js";
+import type { InboxWatcher } from "../../triggers/inbox-watcher.js";
+import { checkRulePipelines } from "../../triggers/trigger-rules.js";
 import { parseCommandArgs, parseIntegerOption } from "../args.js";
 import { CliError, ExitCodes } from "../cli-error.js";
 import type { Command } from "../command.js";
@@ -43,8 +46,9 @@ export const serveCommand: Command = async (context) => {
   const runtime = await openRuntime(config, builtinCatalog(), log);
   try {
     const worker = values["no-workers"] ? undefined : runtime.createWorker();
+    const pipelinesDir = values.pipelines ?? bundledPipelinesDir;
     const app = await createApi(runtime, {
-      pipelinesDir: values.pipelines ?? bundledPipelinesDir,
+      pipelinesDir,
       ...(worker === undefined
         ? {}
         : { workerSlots: () => ({ busy: worker.activeTasks, total: config.concurrency }) }),
@@ -59,6 +63,8 @@ export const serveCommand: Command = async (context) => {
     // So does retention: one sweeper per API process; claims keep several from deleting the same job.
     const retention = runtime.createRetentionSweeper();
     retention.start();
+    // And the inbox: files dropped into it start the pipelines of the watch rules.
+    const inbox = await startInbox(runtime, pipelinesDir);
     context.stdout.write(
       `mediaflow API listening on ${address} (${worker === undefined ? "no embedded workers" : `embedded worker, ${config.concurrency} at once`})\n`,
     );
@@ -72,6 +78,7 @@ export const serveCommand: Command = async (context) => {
     await worker?.stop();
     await webhooks.stop();
     await retention.stop();
+    await inbox?.stop();
     return ExitCodes.ok;
   } finally {
     await runtime.close();
@@ -87,4 +94,17 @@ async function firstKey(runtime: Runtime, stdout: NodeJS.WriteStream): Promise<v
   stdout.write(
     `No API key existed, so one was made for tenant "default":\n\n  ${key}\n\nIt is shown once; a copy is kept in ${path} (readable only by its owner).\n`,
   );
+}
+
+/** Watches the inbox when there are watch rules; nothing to watch otherwise. */
+async function startInbox(runtime: Runtime, pipelinesDir: string): Promise<InboxWatcher | undefined> {
+  const settings = await runtime.triggerSettings();
+  if (settings.rules.length === 0) return undefined;
+  const pipelines = await loadPipelineDir(pipelinesDir, runtime.catalog);
+  checkRulePipelines(settings.rules, pipelines, settings.rulesFile ?? "trigger rules");
+  await mkdir(settings.inboxDir, { recursive: true });
+  const watcher = runtime.createInboxWatcher(settings, pipelines);
+  watcher.start();
+  runtime.log.info({ inbox: settings.inboxDir, rules: settings.rules.length }, "watching the inbox");
+  return watcher;
 }

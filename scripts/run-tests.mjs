@@ -21,7 +21,9 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ") || "dist/test"}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
+// A test that restarts the PostgreSQL server must not run beside other files that use it.
+const serial = process.env.MEDIAFLOW_TEST_POSTGRES_RESTART ? ["--test-concurrency=1"] : [];
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...serial, ...files], {
   stdio: "inherit",
 });
 process.exit(result.status ?? 1);

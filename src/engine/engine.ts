@@ -22,7 +22,7 @@ import type { JobInput, ParentResult, StepOutput, StepResult } from "../steps/st
 import { newJobId } from "../util/ids.js";
 import type { JsonValue } from "../util/json.js";
 import { retryDelay } from "./backoff.js";
-import type { JobEvent } from "./events.js";
+import type { JobEvent, NewJobEvent } from "./events.js";
 import { JobChange } from "./job-change.js";
 import { EngineNotifications } from "./notifications.js";
 import { finishedJobStatuses, type JobProjection, projectionFromCreated } from "./projection.js";
@@ -121,30 +121,28 @@ export class Engine {
       }
       if (request.webhook !== undefined) await tx.addWebhook({ jobId: id, tenant, ...request.webhook });
       else await tx.addDefaultWebhook(id, tenant);
-      const [created] = await tx.appendEvents([
-        {
-          type: "job.created",
-          jobId: id,
-          step: null,
-          part: null,
-          attempt: null,
-          workerId: null,
-          at: now,
-          data: {
-            tenant,
-            pipeline,
-            input: request.input,
-            params,
-            priority: request.priority ?? 0,
-            idempotencyKey: request.idempotencyKey ?? null,
-          },
+      const created: NewJobEvent & { type: "job.created" } = {
+        type: "job.created",
+        jobId: id,
+        step: null,
+        part: null,
+        attempt: null,
+        workerId: null,
+        at: now,
+        data: {
+          tenant,
+          pipeline,
+          input: request.input,
+          params,
+          priority: request.priority ?? 0,
+          idempotencyKey: request.idempotencyKey ?? null,
         },
-      ]);
-      if (created?.type !== "job.created") throw new Error("job.created was not appended");
+      };
       const change = new JobChange(projectionFromCreated(created), now);
       change.touchAllSteps();
       change.advance();
-      const events = [created, ...(await change.commit(tx))];
+      // job.created and the events it leads to (the first steps queued) are appended in one statement.
+      const events = await change.commit(tx, [created]);
       return { job: change.state, created: true, events, enqueued: change.tasks.length > 0 };
     });
     this.announce(result.events, result.enqueued ? now : undefined);

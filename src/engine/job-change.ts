@@ -75,12 +75,18 @@ export class JobChange {
     }
   }
 
-  async commit(tx: BackendTransaction): Promise<JobEvent[]> {
-    const appended = await tx.appendEvents(this.events);
+  /**
+   * Writes the change: the tasks first, then the events (`before` ahead of this change's own), then the
+   * projection. Events go as late as they can because on PostgreSQL appending them takes the lock that
+   * keeps sequence numbers in commit order, held until commit (see postgres/events.ts): the less a
+   * transaction does after its first event, the more transactions run side by side.
+   */
+  async commit(tx: BackendTransaction, before: readonly NewJobEvent[] = []): Promise<JobEvent[]> {
+    if (this.tasks.length > 0) await tx.enqueueTasks(this.tasks);
+    const appended = await tx.appendEvents([...before, ...this.events]);
     const last = appended.at(-1);
     if (last !== undefined) this.state.job.lastSeq = last.seq;
     await tx.saveProjection(this.state, this.changedSteps);
-    if (this.tasks.length > 0) await tx.enqueueTasks(this.tasks);
     return appended;
   }
 }

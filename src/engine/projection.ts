@@ -92,7 +92,9 @@ function newStep(name: string, use: string): StepState {
 }
 
 /** The projection a `job.created` event starts. */
-export function projectionFromCreated(event: JobEvent & { type: "job.created" }): JobProjection {
+export function projectionFromCreated(
+  event: (JobEvent | NewJobEvent) & { type: "job.created" },
+): JobProjection {
   const { data } = event;
   const steps: Record<string, StepState> = {};
   for (const [name, spec] of Object.entries(data.pipeline.steps)) steps[name] = newStep(name, spec.use);
@@ -112,7 +114,8 @@ export function projectionFromCreated(event: JobEvent & { type: "job.created" })
       finishedAt: null,
       error: null,
       failedStep: null,
-      lastSeq: event.seq,
+      // Not yet appended: the sequence number is set when the job's first events are written.
+      lastSeq: "seq" in event ? event.seq : 0,
     },
     steps,
   };

@@ -14,7 +14,7 @@ import { ffmpegStepParams, probeSource, runFfmpegInStep } from "../media-step-ki
 import { mediaTools } from "../media-tools.js";
 import { fromParam, sourceFile } from "../step-input.js";
 import { defineStep } from "../step-type.js";
-import { bitrateParam } from "../video/encoding-params.js";
+import { bitrateParam, outputNameParam } from "../video/encoding-params.js";
 import { type LoudnessTarget, measureFilter, normalizeFilter, parseMeasurement } from "./loudness.js";
 
 const FORMATS = {
@@ -43,10 +43,7 @@ export const extractAudioStep = defineStep({
       .union([z.boolean(), loudnessSchema])
       .prefault(false)
       .meta({ description: "true for EBU R128 (-23 LUFS, -1 dBTP), or {integrated, truePeak, range}." }),
-    name: z
-      .string()
-      .regex(/^[a-zA-Z0-9._-]+$/)
-      .prefault("audio"),
+    name: outputNameParam.prefault("audio"),
     ...ffmpegStepParams,
   }),
   defaultTimeoutMs: 2 * 60 * 60_000,

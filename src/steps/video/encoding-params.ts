@@ -55,11 +55,15 @@ export const renditionFields = {
     .meta({ description: "Frame-rate cap; slower sources keep theirs." }),
 };
 
+/** An output's file name without its extension: a safe, flat name. */
+export const outputNameParam = z.string().regex(/^[a-zA-Z0-9._-]+$/, "letters, digits, '.', '_' and '-'");
+
+/** The longest one encode may run by default: a feature-length film at 1080p on a few cores. A stall is caught far sooner. */
+export const encodeTimeoutMs = 6 * 60 * 60_000;
+
 export const renditionSchema = z.strictObject({
   ...renditionFields,
-  name: z
-    .string()
-    .regex(/^[a-zA-Z0-9._-]+$/)
+  name: outputNameParam
     .optional()
     .meta({ description: "Output file name without extension (default e.g. 720p)." }),
 });

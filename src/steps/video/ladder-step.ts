@@ -5,7 +5,7 @@ import { mediaTools } from "../media-tools.js";
 import { fromParam } from "../step-input.js";
 import { defineStep, split } from "../step-type.js";
 import { encodeOutputs, type PlannedOutput } from "./encode-outputs.js";
-import { encodingFields, type RenditionParams, renditionSchema } from "./encoding-params.js";
+import { encodeTimeoutMs, encodingFields, type RenditionParams, renditionSchema } from "./encoding-params.js";
 import { DEFAULT_LADDER, rungsFor } from "./ladder-plan.js";
 import { planRendition, renditionLabel } from "./rendition.js";
 import { videoSource } from "./video-source.js";
@@ -33,7 +33,7 @@ export const ladderStep = defineStep({
     ...encodingFields,
     ...ffmpegStepParams,
   }),
-  defaultTimeoutMs: 6 * 60 * 60_000,
+  defaultTimeoutMs: encodeTimeoutMs,
   async run(ctx) {
     const { params } = ctx;
     const source = await videoSource(ctx, params.from);

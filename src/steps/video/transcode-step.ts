@@ -4,7 +4,7 @@ import { mediaTools } from "../media-tools.js";
 import { fromParam } from "../step-input.js";
 import { defineStep } from "../step-type.js";
 import { encodeOutputs } from "./encode-outputs.js";
-import { encodingFields, renditionFields } from "./encoding-params.js";
+import { encodeTimeoutMs, encodingFields, outputNameParam, renditionFields } from "./encoding-params.js";
 import { planRendition, renditionLabel } from "./rendition.js";
 import { videoSource } from "./video-source.js";
 
@@ -17,15 +17,12 @@ export const transcodeStep = defineStep({
     from: fromParam,
     ...renditionFields,
     ...encodingFields,
-    name: z
-      .string()
-      .regex(/^[a-zA-Z0-9._-]+$/)
+    name: outputNameParam
       .optional()
       .meta({ description: "Output file name without extension (default e.g. 720p)." }),
     ...ffmpegStepParams,
   }),
-  // Long enough for a feature-length film at 1080p on a few cores; a stall is caught far sooner.
-  defaultTimeoutMs: 6 * 60 * 60_000,
+  defaultTimeoutMs: encodeTimeoutMs,
   async run(ctx) {
     const { params } = ctx;
     const source = await videoSource(ctx, params.from);

@@ -4,7 +4,7 @@ import { mediaTools } from "../media-tools.js";
 import { fromParam } from "../step-input.js";
 import { defineStep } from "../step-type.js";
 import { encodeOutputs } from "./encode-outputs.js";
-import { encodingFields, renditionFields } from "./encoding-params.js";
+import { encodeTimeoutMs, encodingFields, outputNameParam, renditionFields } from "./encoding-params.js";
 import { planRendition } from "./rendition.js";
 import { videoSource } from "./video-source.js";
 
@@ -27,13 +27,10 @@ export const transformStep = defineStep({
     flipVertical: z.boolean().prefault(false),
     ...renditionFields,
     ...encodingFields,
-    name: z
-      .string()
-      .regex(/^[a-zA-Z0-9._-]+$/)
-      .prefault("transformed"),
+    name: outputNameParam.prefault("transformed"),
     ...ffmpegStepParams,
   }),
-  defaultTimeoutMs: 6 * 60 * 60_000,
+  defaultTimeoutMs: encodeTimeoutMs,
   async run(ctx) {
     const { params } = ctx;
     const source = await videoSource(ctx, params.from);

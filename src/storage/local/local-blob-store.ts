@@ -4,9 +4,10 @@ import { type FileHandle, lstat, open, readdir, rename, rm, unlink } from "node:
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ErrorCodes, MediaflowError, NotFoundError, PermanentError } from "../../errors/errors.js";
+import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
 import type { BlobInfo, BlobStore, ByteRange, GetOptions, PutOptions } from "../blob-store.js";
 import { assertValidKey } from "../keys.js";
+import { StoreLifecycle } from "../store-lifecycle.js";
 import { errnoCode, fsyncDirectory, writeFileDurably } from "./durable-fs.js";
 import { fileWriter, readChunks } from "./file-streams.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -51,13 +52,15 @@ class LocalBlobStore implements BlobStore {
   readonly kind = "local" as const;
   private readonly locks = new KeyedLock();
   /** Puts, deletes and downloads under way, which close() lets finish. */
-  private readonly running = new Set<Promise<unknown>>();
-  private closed = false;
 
-  constructor(private readonly layout: StoreLayout) {}
+  private readonly lifecycle: StoreLifecycle;
+
+  constructor(private readonly layout: StoreLayout) {
+    this.lifecycle = new StoreLifecycle(`the local blob store at ${layout.root}`);
+  }
 
   put(key: string, body: Readable | AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<BlobInfo> {
-    return this.track(() => this.putBody(key, body, options));
+    return this.lifecycle.track(() => this.putBody(key, body, options));
   }
 
   private async putBody(
@@ -119,7 +122,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<BlobInfo> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     this.layout.assertKey(key);
     let handle: FileHandle;
     try {
@@ -136,7 +139,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     this.layout.assertKey(key);
     options.signal?.throwIfAborted();
     const blob = await this.openBlob(key);
@@ -155,7 +158,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   download(key: string, path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    return this.track(() => this.copyTo(key, path, options));
+    return this.lifecycle.track(() => this.copyTo(key, path, options));
   }
 
   private async copyTo(key: string, path: string, options: { signal?: AbortSignal }): Promise<void> {
@@ -189,7 +192,7 @@ class LocalBlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     this.layout.assertKey(key);
     const blob = await this.openBlob(key);
     if (blob === undefined) return undefined;
@@ -201,12 +204,12 @@ class LocalBlobStore implements BlobStore {
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     yield* this.walk(this.layout.root, "", prefix);
   }
 
   delete(key: string): Promise<void> {
-    return this.track(() => this.remove(key));
+    return this.lifecycle.track(() => this.remove(key));
   }
 
   private async remove(key: string): Promise<void> {
@@ -228,26 +231,14 @@ class LocalBlobStore implements BlobStore {
   }
 
   localPath(key: string): string | undefined {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     this.layout.assertKey(key);
     return this.layout.resolveExistingSync(key);
   }
 
   /** Refuses new operations and waits for those under way (their callers are awaiting them anyway). */
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.running]);
-  }
-
-  private async track<T>(operation: () => Promise<T>): Promise<T> {
-    this.assertOpen();
-    const operationPromise = operation();
-    this.running.add(operationPromise);
-    try {
-      return await operationPromise;
-    } finally {
-      this.running.delete(operationPromise);
-    }
+    await this.lifecycle.close();
   }
 
   /**
@@ -364,15 +355,6 @@ class LocalBlobStore implements BlobStore {
       } finally {
         await blob.handle.close();
       }
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) {
-      throw new MediaflowError(
-        ErrorCodes.notAvailable,
-        `the local blob store at ${this.layout.root} is closed`,
-      );
     }
   }
 }

@@ -29,6 +29,7 @@ import type {
 } from "../blob-store.js";
 import { assertValidKey } from "../keys.js";
 import { errnoCode, fsyncDirectory } from "../local/durable-fs.js";
+import { StoreLifecycle } from "../store-lifecycle.js";
 import { isMissingObject, isRangeNotSatisfiable, s3Failure } from "./s3-errors.js";
 import { parseS3Location, type S3Location } from "./s3-location.js";
 import { partSizeFor, tooLarge, uploadObject } from "./s3-upload.js";
@@ -108,13 +109,13 @@ export class S3BlobStore implements BlobStore {
   readonly client: S3Client;
   private readonly bucket: string;
   private readonly keyPrefix: string;
+  private readonly lifecycle: StoreLifecycle;
   private readonly partBytes: number | undefined;
   /** Puts, deletes and downloads under way, which close() lets finish. */
-  private readonly running = new Set<Promise<unknown>>();
-  private closed = false;
 
   constructor(location: S3Location, options: S3BlobStoreOptions = {}) {
     this.bucket = location.bucket;
+    this.lifecycle = new StoreLifecycle(`the S3 blob store on bucket ${location.bucket}`);
     this.keyPrefix = location.keyPrefix;
     this.partBytes = options.partBytes;
     const config: S3ClientConfig = {
@@ -131,11 +132,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   put(key: string, body: Readable | AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<BlobInfo> {
-    return this.track(() => this.store(key, body, undefined, options));
+    return this.lifecycle.track(() => this.store(key, body, undefined, options));
   }
 
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<BlobInfo> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     let handle: FileHandle;
     try {
@@ -151,7 +152,7 @@ export class S3BlobStore implements BlobStore {
       // The size is known: refuse before sending a byte.
       const { maxBytes } = options;
       if (maxBytes !== undefined && maxBytes >= 0 && size > maxBytes) throw tooLarge(key, maxBytes);
-      return await this.track(() => this.store(key, stream, size, options));
+      return await this.lifecycle.track(() => this.store(key, stream, size, options));
     } finally {
       stream.destroy();
     }
@@ -194,7 +195,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     const { signal, range } = options;
     signal?.throwIfAborted();
@@ -225,7 +226,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   download(key: string, path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    return this.track(() => this.copyTo(key, path, options));
+    return this.lifecycle.track(() => this.copyTo(key, path, options));
   }
 
   private async copyTo(key: string, path: string, options: { signal?: AbortSignal }): Promise<void> {
@@ -252,13 +253,13 @@ export class S3BlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     return this.head(key);
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     let continuationToken: string | undefined;
     do {
       let page: ListObjectsV2CommandOutput;
@@ -288,7 +289,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   delete(key: string): Promise<void> {
-    return this.track(async () => {
+    return this.lifecycle.track(async () => {
       assertValidKey(key);
       try {
         // S3 answers 204 for a missing key too: deleting is idempotent by nature.
@@ -301,14 +302,14 @@ export class S3BlobStore implements BlobStore {
   }
 
   localPath(key: string): string | undefined {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     return undefined;
   }
 
   /** A URL that lets anyone holding it download `key` until it expires, without credentials. */
   async presignGet(key: string, options: PresignGetOptions): Promise<string> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     const command = new GetObjectCommand({
       Bucket: this.bucket,
@@ -320,7 +321,7 @@ export class S3BlobStore implements BlobStore {
 
   /** A URL that lets anyone holding it upload `key` with a plain HTTP PUT until it expires. */
   async presignPut(key: string, options: PresignPutOptions): Promise<string> {
-    this.assertOpen();
+    this.lifecycle.assertOpen();
     assertValidKey(key);
     const command = new PutObjectCommand({
       Bucket: this.bucket,
@@ -347,10 +348,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Refuses new operations, waits for those under way, then closes the client's connections. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.running]);
-    this.client.destroy();
+    if (await this.lifecycle.close()) this.client.destroy();
   }
 
   private objectKey(key: string): string {
@@ -379,26 +377,6 @@ export class S3BlobStore implements BlobStore {
       `byte range ${range.start}-${range.end ?? ""} starts past the end of ${key} (${info.bytes} bytes)`,
       { details: { bytes: info.bytes } },
     );
-  }
-
-  private async track<T>(operation: () => Promise<T>): Promise<T> {
-    this.assertOpen();
-    const operationPromise = operation();
-    this.running.add(operationPromise);
-    try {
-      return await operationPromise;
-    } finally {
-      this.running.delete(operationPromise);
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) {
-      throw new MediaflowError(
-        ErrorCodes.notAvailable,
-        `the S3 blob store on bucket ${this.bucket} is closed`,
-      );
-    }
   }
 }
 

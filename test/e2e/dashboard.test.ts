@@ -200,6 +200,11 @@ describe("dashboard", () => {
     await page.getByLabel("Value").first().fill("1s");
     await page.getByLabel(/Input file/).setInputFiles(clip);
     await screenshot(page, "new-job");
+    // The page uploads with the tus protocol, so a dropped connection would resume, not restart.
+    const tusMethods: string[] = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/v1/tus")) tusMethods.push(request.method());
+    });
     await page.getByRole("button", { name: "Start job" }).click();
     await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: waitMs });
     const id = decodeURIComponent(page.url().split("#/jobs/")[1] ?? "");
@@ -222,6 +227,7 @@ describe("dashboard", () => {
     const input = events.events.find((event) => event.type === "job.created")?.data.input;
     assert.equal(input?.filename, "clip.mp4");
     assert.equal(input?.bytes, (await stat(clip)).size);
+    assert.ok(tusMethods.includes("POST") && tusMethods.includes("PATCH"), `tus requests: ${tusMethods}`);
   });
 
   it("cancels a long job from its page", async (t) => {

@@ -78,14 +78,6 @@ export interface JobEvent {
   data: Record<string, unknown>;
 }
 
-export interface Upload {
-  id: string;
-  method: "PUT";
-  url: string;
-  expiresAt: string;
-  maxBytes: number;
-}
-
 /** An API answer that was not 2xx, with the problem+json code and detail when there is one. */
 export class ApiError extends Error {
   constructor(
@@ -156,8 +148,6 @@ export const api = {
     apiFetch<JobView>("/v1/jobs", { method: "POST", body: JSON.stringify(body) }),
   listPipelines: () => apiFetch<{ pipelines: PipelineSummary[] }>("/v1/pipelines"),
   getPipeline: (name: string) => apiFetch<PipelineSpec>(`/v1/pipelines/${encodeURIComponent(name)}`),
-  createUpload: (file: { filename: string; contentType?: string; bytes: number }) =>
-    apiFetch<Upload>("/v1/uploads", { method: "POST", body: JSON.stringify(file) }),
   async metrics(): Promise<string> {
     const response = await fetch("/metrics");
     if (!response.ok) throw await problemOf(response);
@@ -166,32 +156,48 @@ export const api = {
 };
 
 /**
- * PUTs a file to a signed upload URL. XMLHttpRequest rather than fetch: only it reports upload progress.
+ * Uploads a file with the tus protocol (`/v1/tus`), resumably: an interrupted upload (a dropped
+ * connection, a closed laptop, a reload of the page) goes on from the offset the server has, not from the
+ * start. tus-js-client is loaded only when a file is uploaded. Resolves with the upload's id, which a job
+ * names as `{uploadId}`.
  */
-export function uploadFile(
-  url: string,
+export async function uploadResumably(
   file: File,
   onProgress: (fraction: number) => void,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<string> {
+  const { Upload } = await import("tus-js-client");
   return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open("PUT", url);
-    if (file.type) request.setRequestHeader("content-type", file.type);
-    request.upload.onprogress = (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
-    };
-    request.onload = () => {
-      if (request.status >= 200 && request.status < 300) {
-        onProgress(1);
-        resolve();
-      } else {
-        reject(new ApiError(request.status, "upload_failed", `the upload was refused (${request.status})`));
-      }
-    };
-    request.onerror = () => reject(new ApiError(0, "network_error", "the upload failed: network error"));
-    request.onabort = () => reject(new ApiError(0, "aborted", "the upload was cancelled"));
-    signal?.addEventListener("abort", () => request.abort());
-    request.send(file);
+    const upload = new Upload(file, {
+      endpoint: "/v1/tus",
+      headers: authHeaders(),
+      metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
+      // Chunks bound what a dropped connection costs; the fingerprint kept in localStorage lets a
+      // reloaded page find the upload again.
+      chunkSize: 8 * 1024 * 1024,
+      retryDelays: [0, 1_000, 3_000, 5_000, 10_000],
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onProgress: (sent, total) => onProgress(total > 0 ? sent / total : 0),
+      onSuccess: () => {
+        const id = upload.url?.split("/").at(-1);
+        if (id === undefined || id === "")
+          reject(new ApiError(0, "upload_failed", "the server named no upload"));
+        else {
+          onProgress(1);
+          resolve(decodeURIComponent(id));
+        }
+      },
+      onError: (error) => reject(new ApiError(0, "upload_failed", `the upload failed: ${error.message}`)),
+    });
+    signal?.addEventListener("abort", () => {
+      void upload.abort();
+      reject(new ApiError(0, "aborted", "the upload was cancelled"));
+    });
+    void upload.findPreviousUploads().then((previous) => {
+      const [latest] = previous;
+      if (latest !== undefined) upload.resumeFromPreviousUpload(latest);
+      upload.start();
+    }, reject);
   });
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, type PipelineSpec, type PipelineSummary, uploadFile } from "../api.js";
+import { api, type PipelineSpec, type PipelineSummary, uploadResumably } from "../api.js";
 import { ErrorMessage, ProgressBar } from "../components/status.js";
 import { formatBytes } from "../format.js";
 import { errorText } from "../hooks.js";
@@ -28,7 +28,7 @@ function paramText(value: unknown): string {
   return value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** Start a job: pick a pipeline, drop a file (uploaded with progress), set parameters, submit. */
+/** Start a job: pick a pipeline, drop a file (uploaded resumably, with progress), set parameters, submit. */
 export function NewJobPage() {
   const [pipelines, setPipelines] = useState<PipelineSummary[]>([]);
   const [pipeline, setPipeline] = useState("");
@@ -79,14 +79,8 @@ export function NewJobPage() {
     try {
       let input: { uploadId: string } | undefined;
       if (file !== null) {
-        const upload = await api.createUpload({
-          filename: file.name,
-          bytes: file.size,
-          ...(file.type ? { contentType: file.type } : {}),
-        });
         setUploaded(0);
-        await uploadFile(upload.url, file, setUploaded);
-        input = { uploadId: upload.id };
+        input = { uploadId: await uploadResumably(file, setUploaded) };
       }
       const values = Object.fromEntries(
         params.filter((row) => row.key.trim() !== "").map((row) => [row.key.trim(), paramValue(row.value)]),

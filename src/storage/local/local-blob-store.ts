@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { type BigIntStats, constants } from "node:fs";
 import { type FileHandle, lstat, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -6,10 +6,10 @@ import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
 import type { BlobInfo, BlobStore, ByteRange, GetOptions, PutOptions } from "../blob-store.js";
+import { errnoCode, fsyncDirectory, writeFileDurably, writeStreamAtomically } from "../durable-fs.js";
+import { fileWriter, readChunks } from "../file-streams.js";
 import { assertValidKey } from "../keys.js";
 import { StoreLifecycle } from "../store-lifecycle.js";
-import { errnoCode, fsyncDirectory, writeFileDurably } from "./durable-fs.js";
-import { fileWriter, readChunks } from "./file-streams.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { encodeSidecar, readSidecar, type SidecarVersion, versionId } from "./sidecar.js";
 import { conflict, StoreLayout, symlinkRefused } from "./store-layout.js";
@@ -167,27 +167,10 @@ class LocalBlobStore implements BlobStore {
     signal?.throwIfAborted();
     const blob = await this.openBlob(key);
     if (blob === undefined) throw new NotFoundError("blob", key);
-    // Next to the destination, so the final rename stays on one filesystem and is atomic.
-    const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.part`);
-    let renamed = false;
     try {
-      const out = await open(tmp, "wx", 0o644);
-      try {
-        const source = readChunks(blob.handle);
-        const file = fileWriter(out);
-        await (signal === undefined ? pipeline(source, file) : pipeline(source, file, { signal }));
-      } finally {
-        await out.close();
-      }
-      await rename(tmp, path);
-      renamed = true;
-      await fsyncDirectory(dirname(path));
-    } catch (error) {
-      signal?.throwIfAborted();
-      throw error;
+      await writeStreamAtomically(path, readChunks(blob.handle), signal);
     } finally {
       await blob.handle.close();
-      if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 

@@ -1,7 +1,7 @@
 import type { BigIntStats } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { errnoCode } from "./durable-fs.js";
+import { errnoCode } from "../durable-fs.js";
 
 /**
  * The metadata of one stored version of a blob, kept in a small JSON sidecar under `.mediaflow/meta/<key>`.

@@ -3,8 +3,8 @@ import { lstatSync, realpathSync } from "node:fs";
 import { lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
+import { errnoCode, fsyncDirectory } from "../durable-fs.js";
 import { assertValidKey } from "../keys.js";
-import { errnoCode, fsyncDirectory } from "./durable-fs.js";
 
 /**
  * Where things live under a local store's root:

@@ -1,9 +1,5 @@
-import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { type FileHandle, open } from "node:fs/promises";
 import { addAbortSignal, Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -27,8 +23,8 @@ import type {
   GetOptions,
   PutOptions,
 } from "../blob-store.js";
+import { errnoCode, writeStreamAtomically } from "../durable-fs.js";
 import { assertValidKey } from "../keys.js";
-import { errnoCode, fsyncDirectory } from "../local/durable-fs.js";
 import { StoreLifecycle } from "../store-lifecycle.js";
 import { isMissingObject, isRangeNotSatisfiable, s3Failure } from "./s3-errors.js";
 import { parseS3Location, type S3Location } from "./s3-location.js";
@@ -233,22 +229,10 @@ export class S3BlobStore implements BlobStore {
     assertValidKey(key);
     const { signal } = options;
     const source = await this.get(key, options);
-    // Next to the destination, so the final rename stays on one filesystem and is atomic.
-    const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.part`);
-    let renamed = false;
     try {
-      const file = createWriteStream(tmp, { flags: "wx", mode: 0o644 });
-      await (signal === undefined ? pipeline(source, file) : pipeline(source, file, { signal }));
-      await syncFile(tmp);
-      await rename(tmp, path);
-      renamed = true;
-      await fsyncDirectory(dirname(path));
-    } catch (error) {
-      signal?.throwIfAborted();
-      throw error;
+      await writeStreamAtomically(path, source, signal);
     } finally {
       source.destroy();
-      if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 
@@ -428,14 +412,5 @@ function isAddressable(key: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

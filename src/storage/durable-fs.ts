@@ -1,4 +1,9 @@
-import { type FileHandle, open } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { fileWriter } from "./file-streams.js";
 
 /** The `code` of a Node.js system error (`ENOENT`, `EISDIR`...), or undefined for anything else. */
 export function errnoCode(error: unknown): string | undefined {
@@ -37,5 +42,36 @@ export async function writeFileDurably(path: string, data: Uint8Array): Promise<
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Streams `source` into a new file at `path` atomically: into a temp file beside it (so the rename stays
+ * on one filesystem), fsynced, renamed over `path`, and the directory fsynced. `path` appears complete or
+ * not at all; a failure or an abort leaves nothing behind and rejects with the signal's reason.
+ */
+export async function writeStreamAtomically(
+  path: string,
+  source: Readable | AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.part`);
+  let renamed = false;
+  try {
+    const out = await open(tmp, "wx", 0o644);
+    try {
+      const file = fileWriter(out);
+      await (signal === undefined ? pipeline(source, file) : pipeline(source, file, { signal }));
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+    await fsyncDirectory(dirname(path));
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw error;
+  } finally {
+    if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
   }
 }

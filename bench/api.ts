@@ -21,7 +21,15 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import type { ApiBenchCommand, ApiServerMessage } from "./api-server.js";
-import { type Column, machineFacts, renderTable, withDeadline } from "./harness.js";
+import {
+  type Column,
+  machineFacts,
+  print,
+  progress,
+  renderTable,
+  runBench,
+  withDeadline,
+} from "./harness.js";
 
 const serverPath = fileURLToPath(new URL("./api-server.js", import.meta.url));
 
@@ -313,18 +321,4 @@ function positive(text: string, name: string): number {
   return value;
 }
 
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-/** Progress goes to standard error, so that standard output is the report alone. */
-function progress(line: string): void {
-  process.stderr.write(`… ${line}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:api failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runBench("bench:api", main);

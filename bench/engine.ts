@@ -21,6 +21,9 @@ import {
   machineFacts,
   measureLatency,
   measureThroughput,
+  print,
+  progress,
+  runBench,
   type ThroughputResult,
 } from "./harness.js";
 import { createMediaflowTarget } from "./mediaflow-target.js";
@@ -205,18 +208,4 @@ function positiveInteger(name: string, fallback: number): number {
   return value;
 }
 
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-/** Progress goes to standard error, so that standard output is the report alone. */
-function progress(line: string): void {
-  process.stderr.write(`… ${line}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:engine failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runBench("bench:engine", main);

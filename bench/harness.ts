@@ -165,3 +165,22 @@ export function machineFacts(now: Date): string[] {
     `memory:  ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
   ];
 }
+
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Progress goes to standard error, so that standard output is the report alone. */
+export function progress(line: string): void {
+  process.stderr.write(`… ${line}\n`);
+}
+
+/** Runs a benchmark's main: a failure is reported on standard error and the exit code is 1. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  });
+}

@@ -157,6 +157,11 @@ export interface JobSummary extends Omit<JobState, "pipeline" | "params" | "inpu
   progress: number;
 }
 
+/**
+ * A page of the event log in sequence order. Following one job with `after` = the last sequence number
+ * seen never skips an event; across jobs, numbers may become visible out of order (transactions on
+ * different jobs commit side by side), so reading without `jobId` is for a log at rest (exports, tests).
+ */
 export interface EventQuery {
   jobId?: string;
   /** Only events after this sequence number. */

@@ -353,88 +353,116 @@ function postgresTests(url: string): void {
   });
 
   describe("postgres event log ordering", () => {
-    it("[postgres] a later writer's events do not become visible before an earlier writer commits", async () => {
+    it("[postgres] a job's next writer waits for its current one, so its events become visible in commit order; other jobs' writers do not wait", async () => {
       await withSchema(async (schema) => {
         await withBackend(schema, async (backend) => {
-          const event = (jobId: string) => ({
-            type: "step.skipped" as const,
+          const engine = new Engine({ backend, catalog: testCatalog });
+          const spec = pipeline({ a: {} });
+          const jobA = (await engine.createJob({ pipeline: spec, input: null })).job.job;
+          const jobB = (await engine.createJob({ pipeline: spec, input: null })).job.job;
+          const event = (jobId: string, reason: string) => ({
+            type: "step.progress" as const,
             jobId,
             step: "a",
             part: null,
-            attempt: null,
+            attempt: 1,
             workerId: null,
             at: 1,
-            data: { reason: jobId },
+            data: { progress: 0, message: reason },
           });
+          const writeTo = (
+            jobId: string,
+            reason: string,
+            hold?: { appended: () => void; gate: Promise<void> },
+          ) =>
+            backend.transaction(async (tx) => {
+              await tx.lockJob(jobId);
+              const [written] = await tx.appendEvents([event(jobId, reason)]);
+              hold?.appended();
+              await hold?.gate;
+              return written?.seq ?? 0;
+            });
           let release = () => {};
           const gate = new Promise<void>((resolve) => {
             release = resolve;
           });
-          let firstAppended = () => {};
-          const appended = new Promise<void>((resolve) => {
-            firstAppended = resolve;
+          let appended = () => {};
+          const firstAppended = new Promise<void>((resolve) => {
+            appended = resolve;
           });
           // The first writer takes its sequence number, then stays open (only a test may wait inside a
           // transaction like this).
-          const first = backend.transaction(async (tx) => {
-            const [written] = await tx.appendEvents([event("first")]);
-            firstAppended();
-            await gate;
-            return written?.seq;
-          });
-          await appended;
+          const first = writeTo(jobA.id, "first", { appended, gate });
+          await firstAppended;
           let secondDone = false;
-          const second = backend
-            .transaction(async (tx) => (await tx.appendEvents([event("second")]))[0]?.seq)
-            .finally(() => {
-              secondDone = true;
-            });
+          const second = writeTo(jobA.id, "second").finally(() => {
+            secondDone = true;
+          });
+          const otherJob = await writeTo(jobB.id, "other job");
           await new Promise((resolve) => setTimeout(resolve, 200));
-          assert.equal(secondDone, false, "the second writer waits for the first to commit");
-          assert.deepEqual(await backend.reads.readEvents({ after: 0, limit: 10 }), []);
+          assert.equal(secondDone, false, "the job's second writer waits for the first to commit");
+          const lastCreated = jobA.lastSeq;
+          assert.deepEqual(
+            await backend.reads.readEvents({ jobId: jobA.id, after: lastCreated, limit: 10 }),
+            [],
+          );
           release();
           const [firstSeq, secondSeq] = await Promise.all([first, second]);
-          assert.ok((firstSeq ?? 0) < (secondSeq ?? 0));
-          const seen = await backend.reads.readEvents({ after: 0, limit: 10 });
+          assert.ok(firstSeq < secondSeq);
+          assert.ok(otherJob > firstSeq, "the other job's writer drew its number and committed meanwhile");
+          const seen = await backend.reads.readEvents({ jobId: jobA.id, after: lastCreated, limit: 10 });
           assert.deepEqual(
-            seen.map((e) => e.jobId),
+            seen.map((e) => (e.type === "step.progress" ? e.data.message : e.type)),
             ["first", "second"],
           );
         });
       });
     });
 
-    it("[postgres] a cursor reader polling during 20 concurrent job creations sees every event exactly once, in order", async () => {
+    it("[postgres] a cursor reader following a job while two processes' workers run its 20 parallel steps sees every event exactly once, in order", async () => {
       await withSchema(async (schema) => {
         const writerBackends = await Promise.all([0, 1].map(() => openPostgresBackend(url, { schema })));
         try {
           await withBackend(schema, async (reader) => {
+            const engines = writerBackends.map((backend) => new Engine({ backend, catalog: testCatalog }));
+            const [creator] = engines;
+            assert.ok(creator);
+            const steps = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, {}]));
+            const { job } = (await creator.createJob({ pipeline: pipeline(steps), input: null })).job;
             const seen: JobEvent[] = [];
             let writing = true;
             const poll = async () => {
               for (;;) {
                 const done = !writing;
-                const page = await reader.reads.readEvents({ after: seen.at(-1)?.seq ?? 0, limit: 7 });
+                const after = seen.at(-1)?.seq ?? 0;
+                const page = await reader.reads.readEvents({ jobId: job.id, after, limit: 7 });
                 seen.push(...page);
                 if (done && page.length === 0) return;
               }
             };
             const polling = poll();
-            const spec = pipeline({ a: {}, b: {}, c: {}, d: { needs: ["a"] } });
+            // Six claimers in each process, each claiming and completing one task at a time.
+            const runClaimer = async (engine: Engine, workerId: string) => {
+              for (;;) {
+                const [task] = await engine.claimTasks({ workerId, limit: 1, leaseMs: 30_000 });
+                if (task === undefined) return;
+                await engine.completeTask(task.lease, { outputs: [] });
+              }
+            };
             await Promise.all(
-              Array.from({ length: 20 }, (_, i) => {
-                const backend = writerBackends[i % 2];
-                assert.ok(backend);
-                return new Engine({ backend, catalog: testCatalog }).createJob({
-                  pipeline: spec,
-                  input: null,
-                });
-              }),
+              engines.flatMap((engine, e) =>
+                Array.from({ length: 6 }, (_, i) => runClaimer(engine, `w${e}-${i}`)),
+              ),
             );
             writing = false;
             await polling;
-            const all = await reader.reads.readEvents({ after: 0, limit: 1000 });
-            assert.equal(all.length, 20 * 4, "job.created and three step.queued per job");
+            const all = await reader.reads.readEvents({ jobId: job.id, after: 0, limit: 1000 });
+            assert.equal(all.at(-1)?.type, "job.succeeded");
+            assert.equal(
+              all.length,
+              1 + 20 * 3 + 1,
+              "created, then queued, started, succeeded per step, then done",
+            );
             assert.deepEqual(
               seen.map((e) => e.seq),
               all.map((e) => e.seq),

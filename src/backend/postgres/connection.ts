@@ -30,8 +30,8 @@ export function checkSchemaName(schema: string): void {
 
 /**
  * A session that stays idle inside a transaction this long is ended by the server. Transactions here do no
- * I/O of their own and take milliseconds; one left open (a stalled process) would keep its row locks and,
- * worse, the event-order lock every writer needs (see events.ts), so it must not outlive a minute.
+ * I/O of their own and take milliseconds; one left open (a stalled process) would keep its row locks, and
+ * the jobs it holds could not change, so it must not outlive a minute.
  */
 const idleInTransactionTimeoutMs = 60_000;
 
@@ -94,8 +94,6 @@ const types: CustomTypesConfig = {
 export const lockPurposes = {
   /** Held while migrating, so that two processes starting at once do not both apply a migration. */
   migrate: 0x6d660001,
-  /** Held from the first event appended until commit: see events.ts. */
-  eventOrder: 0x6d660002,
 };
 
 /** A 32-bit FNV-1a hash of the schema name, as the signed int4 pg_advisory_xact_lock(int4, int4) takes. */

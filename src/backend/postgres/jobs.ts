@@ -1,16 +1,9 @@
-import {
-  type JobProjection,
-  type JobState,
-  type JobStatus,
-  jobProgress,
-  type StepState,
-} from "../../engine/projection.js";
+import type { JobProjection, JobState, JobStatus, StepState } from "../../engine/projection.js";
 import type { ErrorInfo } from "../../errors/errors.js";
-import { expiresAtOf } from "../../pipeline/retention.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
 import type { Sql } from "./connection.js";
 
-interface JobRow {
+export interface JobRow {
   seq: number;
   id: string;
   tenant: string;
@@ -26,7 +19,13 @@ interface JobRow {
   error: ErrorInfo | null;
   failed_step: string | null;
   last_seq: number;
+  /** By step name (migration 6). */
+  steps: Record<string, StepState>;
 }
+
+/** Every column but the definition and the steps: what a list of jobs shows. */
+const summaryColumns =
+  "seq, id, tenant, idempotency_key, pipeline_name, priority, status, progress, created_at, started_at, finished_at, error, failed_step, last_seq";
 
 /**
  * Inserts the job, or finds the tenant's job with the same idempotency key. Under READ COMMITTED an insert
@@ -64,25 +63,18 @@ export async function insertJob(
 
 /**
  * Loads a job and locks its row until the transaction ends; every change to a job (and its steps) takes
- * this lock first, so changes to one job run one at a time. The steps are read by a second statement on
- * purpose: under READ COMMITTED it takes its snapshot after the lock was granted, so it sees the steps the
- * previous holder committed.
+ * this lock first, so changes to one job run one at a time. The steps are in the row, so a statement that
+ * waited for the lock returns them as the previous holder committed them.
  */
 export async function lockJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
   const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [jobId]);
   const row = rows[0];
-  if (row === undefined) return undefined;
-  const steps = await db.query<{ state: StepState }>("SELECT state FROM steps WHERE job_id = $1", [jobId]);
-  return projectionOf(
-    row,
-    steps.rows.map((step) => step.state),
-  );
+  return row === undefined ? undefined : projectionOf(row);
 }
 
 /**
- * Locks several jobs and loads their projections, in two statements whatever their number. The rows are
- * locked in one order (by id), so that two transactions locking overlapping sets cannot each hold one the
- * other waits for.
+ * Locks several jobs and loads their projections in one statement. The rows are locked in one order (by
+ * id), so that two transactions locking overlapping sets cannot each hold one the other waits for.
  */
 export async function lockJobs(db: Sql, jobIds: readonly string[]): Promise<JobProjection[]> {
   if (jobIds.length === 0) return [];
@@ -90,62 +82,13 @@ export async function lockJobs(db: Sql, jobIds: readonly string[]): Promise<JobP
     'SELECT * FROM jobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE',
     [[...jobIds]],
   );
-  const steps = await db.query<{ job_id: string; state: StepState }>(
-    "SELECT job_id, state FROM steps WHERE job_id = ANY($1::text[])",
-    [[...jobIds]],
-  );
-  return rows.map((row) =>
-    projectionOf(
-      row,
-      steps.rows.filter((step) => step.job_id === row.id).map((step) => step.state),
-    ),
-  );
+  return rows.map((row) => projectionOf(row));
 }
 
-/** Reads a job and its steps in one statement, so both come from one snapshot. */
 export async function getJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
-  const { rows } = await db.query<JobRow & { steps: StepState[] }>(
-    `SELECT j.*, (SELECT coalesce(json_agg(s.state), '[]'::json) FROM steps s WHERE s.job_id = j.id) AS steps
-     FROM jobs j WHERE j.id = $1`,
-    [jobId],
-  );
+  const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1", [jobId]);
   const row = rows[0];
-  return row === undefined ? undefined : projectionOf(row, row.steps);
-}
-
-/** Stores the job row and upserts the named steps, in one statement. */
-export async function saveProjection(
-  db: Sql,
-  state: JobProjection,
-  changedSteps: Iterable<string>,
-): Promise<void> {
-  const { job } = state;
-  const steps = [...new Set(changedSteps)]
-    .map((name) => state.steps[name])
-    .filter((step): step is StepState => step !== undefined);
-  await db.query(
-    `WITH job AS (
-       UPDATE jobs SET status = $2, progress = $3, started_at = $4, finished_at = $5, error = $6,
-         failed_step = $7, last_seq = $8, expires_at = $12
-       WHERE id = $1::text)
-     INSERT INTO steps (job_id, name, status, state)
-     SELECT $1::text, name, status, state FROM unnest($9::text[], $10::text[], $11::json[]) AS s (name, status, state)
-     ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`,
-    [
-      job.id,
-      job.status,
-      jobProgress(state),
-      job.startedAt,
-      job.finishedAt,
-      job.error === null ? null : JSON.stringify(job.error),
-      job.failedStep,
-      job.lastSeq,
-      steps.map((step) => step.name),
-      steps.map((step) => step.status),
-      steps.map((step) => JSON.stringify(step)),
-      expiresAtOf(job),
-    ],
-  );
+  return row === undefined ? undefined : projectionOf(row);
 }
 
 export async function listJobs(db: Sql, filter: JobFilter): Promise<JobSummary[]> {
@@ -162,8 +105,8 @@ export async function listJobs(db: Sql, filter: JobFilter): Promise<JobSummary[]
   if (filter.retainedAt !== undefined)
     add("expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", filter.retainedAt);
   values.push(filter.limit);
-  const { rows } = await db.query<JobRow>(
-    `SELECT * FROM jobs ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
+  const { rows } = await db.query<Omit<JobRow, "definition" | "steps">>(
+    `SELECT ${summaryColumns} FROM jobs ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
      ORDER BY seq DESC LIMIT $${values.length}`,
     values,
   );
@@ -179,13 +122,12 @@ export async function jobCounts(db: Sql): Promise<Record<JobStatus, number>> {
   return counts;
 }
 
-function projectionOf(row: JobRow, storedSteps: readonly StepState[]): JobProjection {
+export function projectionOf(row: JobRow): JobProjection {
   const job = jobFromRow(row);
-  // The pipeline's order, not the table's, so that every reader sees steps as the file lists them.
-  const stored = new Map(storedSteps.map((step) => [step.name, step]));
+  // The pipeline's order, not the stored object's, so that every reader sees steps as the file lists them.
   const steps: Record<string, StepState> = {};
   for (const name of Object.keys(job.pipeline.steps)) {
-    const step = stored.get(name);
+    const step = row.steps[name];
     if (step !== undefined) steps[name] = step;
   }
   return { job, steps };
@@ -197,7 +139,7 @@ function jobFromRow(row: JobRow): JobState {
   return { ...summary, pipeline, input, params };
 }
 
-function summaryFromRow(row: JobRow): JobSummary {
+function summaryFromRow(row: Omit<JobRow, "definition" | "steps">): JobSummary {
   return {
     id: row.id,
     tenant: row.tenant,

@@ -7,7 +7,8 @@ import { lockPurposes, runTransaction, schemaLockKey } from "./connection.js";
  * edited; a change is a new migration. schema.sql beside this file is the schema they produce, checked by
  * a test, so a change to the schema shows up in review.
  *
- * The tables and columns are SQLite's. JSON documents are `json`, not `jsonb`: jsonb reorders object keys,
+ * The tables and columns are SQLite's, but for one: a job's steps live in its row (migration 6), so that
+ * locking a job reads its whole projection in one statement. JSON documents are `json`, not `jsonb`: jsonb reorders object keys,
  * and the order of a pipeline's steps is meaningful (it is the order every reader shows them in); nothing
  * queries inside these documents, so jsonb's indexing would buy nothing.
  */
@@ -186,6 +187,20 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL AND expired_at IS NULL;
       -- Jobs finished before retention existed: their pipelines had none, so they get the default week.
       UPDATE jobs SET expires_at = finished_at + 604800000 WHERE finished_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 6,
+    name: "steps in the job row",
+    sql: `
+      -- A job and its steps were two sets of rows; locking a job then took two statements, because a SELECT
+      -- that waited for the row lock reads other tables from the snapshot it took before waiting. In the
+      -- job's own row they are read with the lock, current, in one round trip. An object keyed by step name.
+      ALTER TABLE jobs ADD COLUMN steps JSON NOT NULL DEFAULT '{}';
+      UPDATE jobs SET steps = s.steps
+        FROM (SELECT job_id, json_object_agg(name, state) AS steps FROM steps GROUP BY job_id) s
+        WHERE s.job_id = jobs.id;
+      DROP TABLE steps;
     `,
   },
 ];

@@ -16,23 +16,22 @@ import {
   connectionConfig,
   createPool,
   runTransaction,
+  type Sql,
   type TransactionAttempt,
 } from "./connection.js";
 import { appendEvents, readEvents } from "./events.js";
-import { getJob, insertJob, jobCounts, listJobs, lockJob, lockJobs, saveProjection } from "./jobs.js";
+import { getJob, insertJob, jobCounts, listJobs, lockJob, lockJobs } from "./jobs.js";
 import { migrate } from "./migrations.js";
+import { flushPendingWrites, PendingWrites } from "./pending-writes.js";
 import {
   claimTasks,
   deleteJobTasks,
   deleteStepTasks,
-  deleteTask,
-  enqueueTasks,
   findExpiredLeases,
   leaseTokens,
   listTasks,
-  lockTask,
+  lockTaskAndJob,
   queueDepth,
-  updateTask,
 } from "./queue.js";
 import { postgresRetentionStore } from "./retention.js";
 import { postgresUploadStore } from "./uploads.js";
@@ -63,8 +62,8 @@ export interface PostgresBackendOptions {
 /**
  * The server backend: any number of processes on any number of machines share one PostgreSQL database.
  * Transactions run concurrently on a pool (READ COMMITTED); changes to one job are serialised by locking
- * its row, claims skip rows others hold, and event sequence numbers become visible in commit order (see
- * events.ts). Other processes are woken by NOTIFY when work is enqueued.
+ * its row, which also makes its events' sequence numbers visible in commit order (see events.ts), and
+ * claims skip rows others hold. Other processes are woken by NOTIFY when work is enqueued.
  */
 export async function openPostgresBackend(
   url: string,
@@ -112,7 +111,12 @@ class PostgresBackend implements Backend {
   transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T> {
     if (this.closing !== undefined) return Promise.reject(new Error("the PostgreSQL backend is closed"));
     // A fresh set of operations per attempt: what one attempt held (locks, a pending NOTIFY) died with it.
-    return runTransaction(this.pool, (attempt) => work(transactionOps(attempt, this.schema)));
+    return runTransaction(this.pool, async (attempt) => {
+      const pending = new PendingWrites();
+      const value = await work(transactionOps(attempt, this.schema, pending));
+      await flushPendingWrites(attempt.client, pending);
+      return value;
+    });
   }
 
   onWork(listener: () => void): () => void {
@@ -129,12 +133,24 @@ class PostgresBackend implements Backend {
   }
 }
 
-function transactionOps({ client: db, atCommit }: TransactionAttempt, schema: string): BackendTransaction {
+function transactionOps(
+  { client, atCommit }: TransactionAttempt,
+  schema: string,
+  pending: PendingWrites,
+): BackendTransaction {
   let notified = false;
   // Projections of the jobs this transaction has locked, as last loaded or saved by it. Nothing else can
   // change them until it ends, so a second lockJob needs no round trip. Copies, since the engine mutates
   // what it is given.
   const locked = new Map<string, JobProjection>();
+
+  // A statement of its own sends the pending writes first, so that it sees them (see pending-writes.ts).
+  const db: Sql = {
+    async query(text, values) {
+      await flushPendingWrites(client, pending);
+      return client.query(text, values);
+    },
+  };
 
   // A NOTIFY in the transaction is delivered on commit and dropped on rollback; it goes out with the
   // COMMIT (see TransactionAttempt), once per transaction, which is all a claimer needs. Work due later
@@ -157,31 +173,38 @@ function transactionOps({ client: db, atCommit }: TransactionAttempt, schema: st
       if (state !== undefined) locked.set(jobId, structuredClone(state));
       return state;
     },
-    async saveProjection(state, changedSteps) {
-      await saveProjection(db, state, changedSteps);
-      locked.set(state.job.id, structuredClone(state));
+    async saveProjection(state) {
+      const saved = structuredClone(state);
+      locked.set(state.job.id, saved);
+      pending.saveProjection(saved);
     },
-    appendEvents: (events) => appendEvents(db, schema, events),
+    appendEvents: (events) => appendEvents(client, events, pending),
     async enqueueTasks(tasks) {
-      await enqueueTasks(db, tasks, Date.now());
+      pending.enqueueTasks(tasks);
       wake(tasks.map((task) => task.runAt));
     },
     async claimTasks(request) {
       const tasks = await claimTasks(db, request);
-      // The engine then locks each claimed task's job and appends its events, one job after another.
-      // Locking (and loading) them all now, before the first event, means it never waits for a job lock
-      // while holding the event-order lock (a transaction waiting for that lock could hold the job: a
-      // deadlock), and spends no round trip on them while it holds that lock.
+      // The engine then locks each claimed task's job; locking and loading them all now, in one order,
+      // takes one round trip instead of one per job, and two claims cannot deadlock on each other's jobs.
       const jobIds = [...new Set(tasks.map((task) => task.jobId))].filter((jobId) => !locked.has(jobId));
       for (const state of await lockJobs(db, jobIds)) locked.set(state.job.id, state);
       return tasks;
     },
-    lockTask: (taskId) => lockTask(db, taskId),
+    async lockTask(taskId) {
+      // A lease holder locks the task's job next: both are locked and loaded by one statement.
+      const found = await lockTaskAndJob(db, taskId);
+      if (found === undefined) return undefined;
+      if (!locked.has(found.task.jobId)) locked.set(found.task.jobId, found.job);
+      return found.task;
+    },
     async updateTask(taskId, update) {
-      await updateTask(db, taskId, update);
+      pending.updateTask(taskId, update);
       if (update.state === "queued") wake([update.runAt]);
     },
-    deleteTask: (taskId) => deleteTask(db, taskId),
+    async deleteTask(taskId) {
+      pending.deleteTask(taskId);
+    },
     deleteJobTasks: (jobId) => deleteJobTasks(db, jobId),
     deleteStepTasks: (jobId, step) => deleteStepTasks(db, jobId, step),
     findExpiredLeases: (now, limit) => findExpiredLeases(db, now, limit),

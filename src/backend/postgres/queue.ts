@@ -1,29 +1,8 @@
-import type { ClaimRequest, NewTask, QueueDepth, TaskRecord, TaskUpdate } from "../backend.js";
+import type { JobProjection } from "../../engine/projection.js";
+import type { ClaimRequest, QueueDepth, TaskRecord } from "../backend.js";
 import type { Sql } from "./connection.js";
+import { type JobRow, projectionOf } from "./jobs.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
-
-/** Inserts tasks in one statement, in the given order (ids break ties in the claim order). */
-export async function enqueueTasks(db: Sql, tasks: readonly NewTask[], now: number): Promise<void> {
-  if (tasks.length === 0) return;
-  await db.query(
-    `INSERT INTO tasks (job_id, step, part, step_type, priority, run_at, max_attempts, input, created_at)
-     SELECT job_id, step, part, step_type, priority, run_at, max_attempts, input, $9
-     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::json[])
-       WITH ORDINALITY AS t (job_id, step, part, step_type, priority, run_at, max_attempts, input, ord)
-     ORDER BY ord`,
-    [
-      tasks.map((t) => t.jobId),
-      tasks.map((t) => t.step),
-      tasks.map((t) => t.part),
-      tasks.map((t) => t.stepType),
-      tasks.map((t) => t.priority),
-      tasks.map((t) => t.runAt),
-      tasks.map((t) => t.maxAttempts),
-      tasks.map((t) => (t.input === null ? null : JSON.stringify(t.input))),
-      now,
-    ],
-  );
-}
 
 /**
  * Claims in one statement: the inner SELECT picks the runnable tasks in claim order and locks them,
@@ -51,26 +30,24 @@ export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRe
   return rows.map(taskFromRow).sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
 }
 
-export async function lockTask(db: Sql, taskId: number): Promise<TaskRecord | undefined> {
-  const { rows } = await db.query<TaskRow>("SELECT * FROM tasks WHERE id = $1 FOR UPDATE", [taskId]);
+/**
+ * Loads a task and locks it and its job's row, in one statement: a lease holder changes the task's job
+ * next (recording a result, a retry, progress). Rows locked after waiting are returned as their holder
+ * committed them.
+ */
+export async function lockTaskAndJob(
+  db: Sql,
+  taskId: number,
+): Promise<{ task: TaskRecord; job: JobProjection } | undefined> {
+  const { rows } = await db.query<TaskRow & { job: JobRow }>(
+    `SELECT t.*, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+     WHERE t.id = $1 FOR UPDATE OF t, j`,
+    [taskId],
+  );
   const row = rows[0];
-  return row === undefined ? undefined : taskFromRow(row);
-}
-
-export async function updateTask(db: Sql, taskId: number, update: TaskUpdate): Promise<void> {
-  if (update.state === "queued") {
-    await db.query(
-      `UPDATE tasks SET state = 'queued', run_at = $2, attempt = $3, deadline = $4,
-         lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`,
-      [taskId, update.runAt, update.attempt, update.deadline],
-    );
-  } else {
-    await db.query("UPDATE tasks SET lease_expires_at = $2 WHERE id = $1", [taskId, update.leaseExpiresAt]);
-  }
-}
-
-export async function deleteTask(db: Sql, taskId: number): Promise<void> {
-  await db.query("DELETE FROM tasks WHERE id = $1", [taskId]);
+  if (row === undefined) return undefined;
+  const { job, ...task } = row;
+  return { task: taskFromRow(task), job: projectionOf(job) };
 }
 
 export async function deleteJobTasks(db: Sql, jobId: string): Promise<TaskRecord[]> {

@@ -40,15 +40,11 @@ TABLE jobs
   expires_at bigint
   expired_at bigint
   expiry_held_until bigint
+  steps json NOT NULL DEFAULT '{}'::json
 TABLE mediaflow_migrations
   version integer NOT NULL
   name text NOT NULL
   applied_at bigint NOT NULL
-TABLE steps
-  job_id text NOT NULL
-  name text NOT NULL
-  status text NOT NULL
-  state json NOT NULL
 TABLE tasks
   id bigint NOT NULL GENERATED ALWAYS AS IDENTITY
   job_id text NOT NULL
@@ -117,7 +113,6 @@ CREATE UNIQUE INDEX jobs_id_key ON jobs USING btree (id);
 CREATE UNIQUE INDEX jobs_idempotency_key ON jobs USING btree (tenant, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX jobs_pkey ON jobs USING btree (seq);
 CREATE UNIQUE INDEX mediaflow_migrations_pkey ON mediaflow_migrations USING btree (version);
-CREATE UNIQUE INDEX steps_pkey ON steps USING btree (job_id, name);
 CREATE INDEX tasks_by_job ON tasks USING btree (job_id);
 CREATE INDEX tasks_by_lease ON tasks USING btree (lease_expires_at) WHERE (state = 'running'::text);
 CREATE UNIQUE INDEX tasks_pkey ON tasks USING btree (id);

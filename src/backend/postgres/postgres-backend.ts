@@ -25,6 +25,7 @@ import { migrate } from "./migrations.js";
 import { flushPendingWrites, PendingWrites } from "./pending-writes.js";
 import {
   claimTasks,
+  claimTasksWithJobs,
   deleteJobTasks,
   deleteStepTasks,
   findExpiredLeases,
@@ -184,6 +185,12 @@ function transactionOps(
       wake(tasks.map((task) => task.runAt));
     },
     async claimTasks(request) {
+      if (locked.size > 0) {
+        // Holding a job already: jobs others hold are skipped, not waited for (see claimTasksWithJobs).
+        const { tasks, jobs } = await claimTasksWithJobs(db, request);
+        for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
+        return tasks;
+      }
       const tasks = await claimTasks(db, request);
       // The engine then locks each claimed task's job; locking and loading them all now, in one order,
       // takes one round trip instead of one per job, and two claims cannot deadlock on each other's jobs.

@@ -10,12 +10,7 @@ import { type TaskRow, taskFromRow } from "./rows.js";
  * never wait for one another nor take the same task; the UPDATE leases what it locked.
  */
 export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRecord[]> {
-  const values: unknown[] = [request.workerId, request.now + request.leaseMs, request.now, request.limit];
-  let typeFilter = "";
-  if (request.stepTypes !== undefined) {
-    values.push([...request.stepTypes]);
-    typeFilter = "AND step_type = ANY($5::text[])";
-  }
+  const { values, typeFilter } = claimParameters(request);
   const { rows } = await db.query<TaskRow>(
     `UPDATE tasks
      SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
@@ -26,8 +21,52 @@ export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRe
      RETURNING *`,
     values,
   );
-  // RETURNING gives no order; restore the claim order.
-  return rows.map(taskFromRow).sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
+  return inClaimOrder(rows.map(taskFromRow));
+}
+
+/**
+ * Claims like `claimTasks`, and in the same statement locks and loads each claimed task's job, skipping
+ * tasks whose job another transaction holds. For a transaction that already holds a job (recording a
+ * result, then claiming the worker's next task): waiting for a second job there could deadlock with a
+ * transaction doing the same the other way round, while a skipped task is claimed by the next claim.
+ * A row locked by this transaction is not skipped. Locked rows are returned as last committed.
+ */
+export async function claimTasksWithJobs(
+  db: Sql,
+  request: ClaimRequest,
+): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
+  const { values, typeFilter } = claimParameters(request, "t.");
+  const { rows } = await db.query<TaskRow & { job: JobRow }>(
+    `WITH picked AS (
+       SELECT t.id, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+       WHERE t.state = 'queued' AND t.run_at <= $3 ${typeFilter}
+       ORDER BY t.priority DESC, t.run_at, t.id LIMIT $4
+       FOR UPDATE OF t, j SKIP LOCKED)
+     UPDATE tasks
+     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+         lease_owner = $1, lease_expires_at = $2
+     FROM picked WHERE tasks.id = picked.id
+     RETURNING tasks.*, picked.job`,
+    values,
+  );
+  const jobs = new Map<string, JobProjection>();
+  const tasks = rows.map(({ job, ...task }) => {
+    if (!jobs.has(job.id)) jobs.set(job.id, projectionOf(job));
+    return taskFromRow(task);
+  });
+  return { tasks: inClaimOrder(tasks), jobs: [...jobs.values()] };
+}
+
+function claimParameters(request: ClaimRequest, alias = ""): { values: unknown[]; typeFilter: string } {
+  const values: unknown[] = [request.workerId, request.now + request.leaseMs, request.now, request.limit];
+  if (request.stepTypes === undefined) return { values, typeFilter: "" };
+  values.push([...request.stepTypes]);
+  return { values, typeFilter: `AND ${alias}step_type = ANY($5::text[])` };
+}
+
+/** RETURNING gives no order; this is the claim order. */
+function inClaimOrder(tasks: TaskRecord[]): TaskRecord[] {
+  return tasks.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
 }
 
 /**

@@ -130,6 +130,8 @@ export interface BackendTransaction {
   claimTasks(request: ClaimRequest): Promise<TaskRecord[]>;
   /** Loads a task and holds it until the transaction ends. */
   lockTask(taskId: number): Promise<TaskRecord | undefined>;
+  /** Loads and holds several tasks, as `lockTask` each; those that do not exist are left out. */
+  lockTasks(taskIds: readonly number[]): Promise<TaskRecord[]>;
   updateTask(taskId: number, update: TaskUpdate): Promise<void>;
   deleteTask(taskId: number): Promise<void>;
   /** Removes every task of a job (cancellation, job end) and returns what was removed. */

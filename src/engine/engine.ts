@@ -19,11 +19,12 @@ import { resolvePipeline } from "../pipeline/resolve-pipeline.js";
 import type { PipelineSpec, StepSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { JobInput, ParentResult, StepOutput, StepResult } from "../steps/step-type.js";
+import { BatchQueue, type ItemOutcome } from "../util/batch-queue.js";
 import { newJobId } from "../util/ids.js";
 import type { JsonValue } from "../util/json.js";
 import { retryDelay } from "./backoff.js";
 import type { JobEvent, NewJobEvent } from "./events.js";
-import { JobChange } from "./job-change.js";
+import { commitChanges, JobChange } from "./job-change.js";
 import { EngineNotifications } from "./notifications.js";
 import { finishedJobStatuses, type JobProjection, projectionFromCreated } from "./projection.js";
 
@@ -86,6 +87,15 @@ export interface ClaimedTask {
 export class Engine {
   readonly notifications = new EngineNotifications();
   readonly backend: Backend;
+  /**
+   * Results waiting to be recorded together. Two batches at a time: one commits while the next gathers
+   * what finishes meanwhile, and one slow commit does not hold up every worker slot.
+   */
+  private readonly completions = new BatchQueue<Completion, ClaimedTask[]>(
+    (items) => this.completeBatch(items),
+    2,
+    100,
+  );
   private readonly catalog: StepCatalog;
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -165,14 +175,18 @@ export class Engine {
   ): Promise<{ claimed: ClaimedTask[]; events: JobEvent[] }> {
     const tasks = await tx.claimTasks({ ...request, stepTypes: request.stepTypes, now });
     const claimed: ClaimedTask[] = [];
-    const events: JobEvent[] = [];
+    const changes = new Map<string, JobChange>();
     for (const task of tasks) {
-      const state = await tx.lockJob(task.jobId);
-      if (state === undefined || finishedJobStatuses.has(state.job.status)) {
-        await tx.deleteTask(task.id);
-        continue;
+      let change = changes.get(task.jobId);
+      if (change === undefined) {
+        const state = await tx.lockJob(task.jobId);
+        if (state === undefined || finishedJobStatuses.has(state.job.status)) {
+          await tx.deleteTask(task.id);
+          continue;
+        }
+        change = new JobChange(state, now);
+        changes.set(task.jobId, change);
       }
-      const change = new JobChange(state, now);
       const leaseExpiresAt = now + request.leaseMs;
       change.emit({
         type: "step.started",
@@ -182,9 +196,10 @@ export class Engine {
         workerId: request.workerId,
         data: { leaseExpiresAt },
       });
-      events.push(...(await change.commit(tx)));
-      claimed.push(describeClaim(task, state, request.workerId, leaseExpiresAt));
+      claimed.push(describeClaim(task, change.state, request.workerId, leaseExpiresAt));
     }
+    // Every claimed job's events in one append.
+    const events = (await commitChanges(tx, [...changes.values()])).flat();
     return { claimed, events };
   }
 
@@ -208,32 +223,105 @@ export class Engine {
 
   /**
    * Records a task's result. With `next`, the same transaction also claims the worker's next tasks: one
-   * commit instead of two per task, and the slot is refilled without waiting for the claim loop.
+   * commit instead of two per task, and the slot is refilled without waiting for the claim loop. Results
+   * recorded at about the same time share a transaction (see `completeBatch`).
    */
-  async completeTask(lease: Lease, result: StepResult, next?: ClaimOptions): Promise<ClaimedTask[]> {
-    return this.withLease(
-      lease,
-      async (tx, task, change) => {
-        const outputs = result.outputs ?? [];
-        const data = result.data === undefined ? { outputs } : { outputs, data: result.data };
-        change.emit({
-          type: "step.succeeded",
-          step: task.step,
-          part: task.part,
-          attempt: task.attempt,
-          data,
-        });
-        await tx.deleteTask(task.id);
-        const parts = change.state.steps[task.step]?.parts;
-        if (task.part !== null && parts !== null && parts !== undefined) {
-          if (parts.results.some((part) => part === null)) return;
-          const results = parts.results.filter((part): part is StepResult => part !== null);
-          change.emit({ type: "step.succeeded", step: task.step, data: combineParts(results) });
+  completeTask(lease: Lease, result: StepResult, next?: ClaimOptions): Promise<ClaimedTask[]> {
+    return this.completions.submit({ lease, result, next });
+  }
+
+  /**
+   * Records several results in one transaction, with one append for all their events and one claim for
+   * all their workers' next tasks: the statements per result shrink as the batch grows. An item whose
+   * lease was lost fails alone. If the transaction fails as a whole, each item is tried on its own, so
+   * that one item's problem does not become the others'.
+   */
+  private async completeBatch(items: readonly Completion[]): Promise<ItemOutcome<ClaimedTask[]>[]> {
+    if (items.length === 1) return [await settle(() => this.completeOne(items[0] as Completion))];
+    const now = this.clock();
+    let committed: { outcomes: ItemOutcome<ClaimedTask[]>[]; events: JobEvent[]; wake: number | undefined };
+    try {
+      committed = await this.backend.transaction(async (tx) => {
+        const tasks = new Map(
+          (await tx.lockTasks(items.map((item) => item.lease.taskId))).map((task) => [task.id, task]),
+        );
+        const outcomes: ItemOutcome<ClaimedTask[]>[] = [];
+        const changes = new Map<string, JobChange>();
+        const accepted: number[] = [];
+        for (const [index, item] of items.entries()) {
+          const task = tasks.get(item.lease.taskId);
+          const lost = leaseLost(task, item.lease);
+          if (lost !== undefined || task === undefined) {
+            outcomes[index] = { ok: false, error: lost };
+            continue;
+          }
+          let change = changes.get(task.jobId);
+          if (change === undefined) {
+            const state = await tx.lockJob(task.jobId);
+            if (state === undefined) {
+              outcomes[index] = { ok: false, error: jobGone(item.lease) };
+              continue;
+            }
+            change = new JobChange(state, now);
+            changes.set(task.jobId, change);
+          }
+          await recordSuccess(tx, task, change, item.result);
+          accepted.push(index);
         }
-        change.advance();
-      },
-      next,
-    );
+        const events = (await commitChanges(tx, [...changes.values()])).flat();
+        const wake = wakeTime(events);
+        const claims = await this.claimForMany(
+          tx,
+          accepted.map((index) => items[index]?.next),
+          now,
+        );
+        accepted.forEach((index, position) => {
+          outcomes[index] = { ok: true, value: claims.claimed[position] ?? [] };
+        });
+        return { outcomes, events: [...events, ...claims.events], wake };
+      });
+    } catch {
+      return Promise.all(items.map((item) => settle(() => this.completeOne(item))));
+    }
+    this.announce(committed.events, committed.wake);
+    return committed.outcomes;
+  }
+
+  private async completeOne({ lease, result, next }: Completion): Promise<ClaimedTask[]> {
+    return this.withLease(lease, (tx, task, change) => recordSuccess(tx, task, change, result), next);
+  }
+
+  /**
+   * Claims for several workers' slots at once: requests for the same step types share one claim, whose
+   * tasks are dealt out in request order, each up to its limit.
+   */
+  private async claimForMany(
+    tx: BackendTransaction,
+    requests: readonly (ClaimOptions | undefined)[],
+    now: number,
+  ): Promise<{ claimed: ClaimedTask[][]; events: JobEvent[] }> {
+    const claimed: ClaimedTask[][] = requests.map(() => []);
+    const groups = new Map<string, number[]>();
+    for (const [index, request] of requests.entries()) {
+      if (request === undefined || request.limit <= 0) continue;
+      const key = JSON.stringify([request.workerId, request.leaseMs, request.stepTypes ?? null]);
+      groups.set(key, [...(groups.get(key) ?? []), index]);
+    }
+    const events: JobEvent[] = [];
+    for (const indexes of groups.values()) {
+      const first = requests[indexes[0] ?? -1];
+      if (first === undefined) continue;
+      const limit = indexes.reduce((sum, index) => sum + (requests[index]?.limit ?? 0), 0);
+      const got = await this.claimWithin(tx, { ...first, limit }, now);
+      events.push(...got.events);
+      let offset = 0;
+      for (const index of indexes) {
+        const take = requests[index]?.limit ?? 0;
+        claimed[index] = got.claimed.slice(offset, offset + take);
+        offset += take;
+      }
+    }
+    return { claimed, events };
   }
 
   /** A map step's first run split its work: each part becomes a task of its own. */
@@ -472,7 +560,7 @@ export class Engine {
     const { events, wake, claimed } = await this.backend.transaction(async (tx) => {
       const task = await lockLease(tx, lease);
       const state = await tx.lockJob(task.jobId);
-      if (state === undefined) throw new LeaseLostError(String(lease.taskId), "its job no longer exists");
+      if (state === undefined) throw jobGone(lease);
       const change = new JobChange(state, now);
       await work(tx, task, change);
       const events = await change.commit(tx);
@@ -503,12 +591,58 @@ class LeaseExpiredError extends MediaflowError {
 
 async function lockLease(tx: BackendTransaction, lease: Lease): Promise<TaskRecord> {
   const task = await tx.lockTask(lease.taskId);
-  if (task === undefined)
-    throw new LeaseLostError(String(lease.taskId), "the task is gone (finished, failed or cancelled)");
-  if (task.state !== "running" || task.leaseToken !== lease.token) {
-    throw new LeaseLostError(String(lease.taskId), "another worker has taken it over");
-  }
+  const lost = leaseLost(task, lease);
+  if (lost !== undefined || task === undefined) throw lost;
   return task;
+}
+
+/** Why `lease` no longer holds `task` (as just locked), or undefined while it does. */
+function leaseLost(task: TaskRecord | undefined, lease: Lease): LeaseLostError | undefined {
+  if (task === undefined)
+    return new LeaseLostError(String(lease.taskId), "the task is gone (finished, failed or cancelled)");
+  if (task.state !== "running" || task.leaseToken !== lease.token) {
+    return new LeaseLostError(String(lease.taskId), "another worker has taken it over");
+  }
+  return undefined;
+}
+
+function jobGone(lease: Lease): LeaseLostError {
+  return new LeaseLostError(String(lease.taskId), "its job no longer exists");
+}
+
+/** A task's result, waiting to be recorded with others. */
+interface Completion {
+  lease: Lease;
+  result: StepResult;
+  next: ClaimOptions | undefined;
+}
+
+/** The step succeeded: its task is done, and a map step succeeds once all its parts have. */
+async function recordSuccess(
+  tx: BackendTransaction,
+  task: TaskRecord,
+  change: JobChange,
+  result: StepResult,
+): Promise<void> {
+  const outputs = result.outputs ?? [];
+  const data = result.data === undefined ? { outputs } : { outputs, data: result.data };
+  change.emit({ type: "step.succeeded", step: task.step, part: task.part, attempt: task.attempt, data });
+  await tx.deleteTask(task.id);
+  const parts = change.state.steps[task.step]?.parts;
+  if (task.part !== null && parts !== null && parts !== undefined) {
+    if (parts.results.some((part) => part === null)) return;
+    const results = parts.results.filter((part): part is StepResult => part !== null);
+    change.emit({ type: "step.succeeded", step: task.step, data: combineParts(results) });
+  }
+  change.advance();
+}
+
+async function settle<T>(run: () => Promise<T>): Promise<ItemOutcome<T>> {
+  try {
+    return { ok: true, value: await run() };
+  } catch (error) {
+    return { ok: false, error };
+  }
 }
 
 function leaseOf(task: TaskRecord, workerId: string): Lease {

@@ -75,18 +75,41 @@ export class JobChange {
     }
   }
 
-  /**
-   * Writes the change: the tasks first, then the events (`before` ahead of this change's own), then the
-   * projection. Events go as late as they can because on PostgreSQL appending them takes the lock that
-   * keeps sequence numbers in commit order, held until commit (see postgres/events.ts): the less a
-   * transaction does after its first event, the more transactions run side by side.
-   */
+  /** Writes the change through the transaction it was opened in; see `commitChanges`. */
   async commit(tx: BackendTransaction, before: readonly NewJobEvent[] = []): Promise<JobEvent[]> {
-    if (this.tasks.length > 0) await tx.enqueueTasks(this.tasks);
-    const appended = await tx.appendEvents([...before, ...this.events]);
-    const last = appended.at(-1);
-    if (last !== undefined) this.state.job.lastSeq = last.seq;
-    await tx.saveProjection(this.state, this.changedSteps);
-    return appended;
+    return (await commitChanges(tx, [this], before))[0] ?? [];
   }
+
+  /** The steps whose state this change has touched. */
+  get touchedSteps(): ReadonlySet<string> {
+    return this.changedSteps;
+  }
+}
+
+/**
+ * Writes changes to several jobs together: their tasks, then all their events in one append (`before`
+ * ahead of the first change's own), then each projection with its last sequence number. Returns each
+ * change's events as appended, in the order of `changes`.
+ */
+export async function commitChanges(
+  tx: BackendTransaction,
+  changes: readonly JobChange[],
+  before: readonly NewJobEvent[] = [],
+): Promise<JobEvent[][]> {
+  const tasks = changes.flatMap((change) => change.tasks);
+  if (tasks.length > 0) await tx.enqueueTasks(tasks);
+  const all = [...before, ...changes.flatMap((change) => change.events)];
+  const appended = await tx.appendEvents(all);
+  const perChange: JobEvent[][] = [];
+  let offset = 0;
+  for (const [index, change] of changes.entries()) {
+    const count = change.events.length + (index === 0 ? before.length : 0);
+    const own = appended.slice(offset, offset + count);
+    offset += count;
+    const last = own.at(-1);
+    if (last !== undefined) change.state.job.lastSeq = last.seq;
+    await tx.saveProjection(change.state, change.touchedSteps);
+    perChange.push(own);
+  }
+  return perChange;
 }

@@ -32,6 +32,7 @@ import {
   leaseTokens,
   listTasks,
   lockTaskAndJob,
+  lockTasksAndJobs,
   queueDepth,
 } from "./queue.js";
 import { postgresRetentionStore } from "./retention.js";
@@ -204,6 +205,11 @@ function transactionOps(
       if (found === undefined) return undefined;
       if (!locked.has(found.task.jobId)) locked.set(found.task.jobId, found.job);
       return found.task;
+    },
+    async lockTasks(taskIds) {
+      const { tasks, jobs } = await lockTasksAndJobs(db, taskIds);
+      for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
+      return tasks;
     },
     async updateTask(taskId, update) {
       pending.updateTask(taskId, update);

@@ -89,6 +89,28 @@ export async function lockTaskAndJob(
   return { task: taskFromRow(task), job: projectionOf(job) };
 }
 
+/**
+ * Locks and loads several tasks and their jobs in one statement, jobs in id order (then tasks), the order
+ * every multi-job lock here takes, so two such transactions cannot each hold what the other waits for.
+ */
+export async function lockTasksAndJobs(
+  db: Sql,
+  taskIds: readonly number[],
+): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
+  if (taskIds.length === 0) return { tasks: [], jobs: [] };
+  const { rows } = await db.query<TaskRow & { job: JobRow }>(
+    `SELECT t.*, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+     WHERE t.id = ANY($1::bigint[]) ORDER BY j.id COLLATE "C", t.id FOR UPDATE OF t, j`,
+    [[...taskIds]],
+  );
+  const jobs = new Map<string, JobProjection>();
+  const tasks = rows.map(({ job, ...task }) => {
+    if (!jobs.has(job.id)) jobs.set(job.id, projectionOf(job));
+    return taskFromRow(task);
+  });
+  return { tasks, jobs: [...jobs.values()] };
+}
+
 export async function deleteJobTasks(db: Sql, jobId: string): Promise<TaskRecord[]> {
   const { rows } = await db.query<TaskRow>("DELETE FROM tasks WHERE job_id = $1 RETURNING *", [jobId]);
   return rows.map(taskFromRow).sort((a, b) => a.id - b.id);

@@ -104,6 +104,9 @@ function transactionOps(db: SqliteDatabase): BackendTransaction {
     enqueueTasks: async (tasks) => queue.enqueue(tasks, Date.now()),
     claimTasks: async (request) => queue.claim(request),
     lockTask: async (taskId) => queue.get(taskId),
+    // One writer at a time: reading is holding.
+    lockTasks: async (taskIds) =>
+      taskIds.map((taskId) => queue.get(taskId)).filter((task): task is TaskRecord => task !== undefined),
     updateTask: async (taskId, update) => queue.update(taskId, update),
     deleteTask: async (taskId) => queue.delete(taskId),
     deleteJobTasks: async (jobId) => queue.deleteForJob(jobId),

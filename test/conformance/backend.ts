@@ -227,6 +227,43 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.deepEqual((await engine.getJob(job.job.id))?.steps.a?.result?.data, { by: "fresh" });
     });
 
+    test("results recorded together each get their own outcome: a lost lease fails alone, the others succeed and claim next tasks", async ({
+      engine,
+      clock,
+    }) => {
+      const spec = pipeline({ a: { retry: { initialDelayMs: 0 } }, b: { needs: ["a"] } });
+      for (let i = 0; i < 5; i++) await engine.createJob({ pipeline: spec, input: null });
+      const first = await engine.claimTasks({ workerId: "w", limit: 5, leaseMs: 1_000 });
+      clock.advance(2_000);
+      await engine.sweepExpiredLeases();
+      const again = await engine.claimTasks({ workerId: "w", limit: 5, leaseMs });
+      assert.equal(again.length, 5);
+      const stale = first[2];
+      assert.ok(stale);
+      // Two go at once and the other three wait for them, then go together in one batch, the stale
+      // lease in the middle of it.
+      const completions = again.map((task, i) =>
+        i === 2
+          ? engine.completeTask(stale.lease, {})
+          : engine.completeTask(task.lease, { data: { i } }, { workerId: "w", limit: 1, leaseMs }),
+      );
+      const outcomes = await Promise.allSettled(completions);
+      const rejected = outcomes.map((o) => (o.status === "rejected" ? o.reason : undefined));
+      assert.ok(rejected[2] instanceof LeaseLostError, "the stale lease fails");
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled"],
+      );
+      const next = outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value : []));
+      assert.equal(next.length, 4, "each recorded result claimed its worker's next task");
+      assert.ok(next.every((task) => task.spec.use === "test.work" && task.lease.step === "b"));
+      for (const [i, task] of again.entries()) {
+        const state = await engine.getJob(task.job.id);
+        if (i === 2) assert.equal(state?.steps.a?.status, "running", "the stale result changed nothing");
+        else assert.deepEqual(state?.steps.a?.result?.data, { i });
+      }
+    });
+
     test("progress extends the lease, so a slow step that progresses keeps its task", async ({
       engine,
       clock,

@@ -5,6 +5,26 @@ import { ErrorCodes, MediaflowError, PermanentError } from "../../errors/errors.
 /** What the statement modules need: a pool (autocommit reads) or a client inside a transaction. */
 export interface Sql {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow = QueryResultRow>(call: PreparedCall): Promise<QueryResult<R>>;
+}
+
+/**
+ * A statement each connection prepares once, by name, and then only executes: the hot path's statements
+ * are parsed and planned once per connection instead of once per call. Its text must never change under
+ * its name, and it must not depend on a table's column list (`SELECT *`): a connection keeps its prepared
+ * form across a migration that adds columns, and the server refuses a cached plan whose result changed.
+ */
+export interface PreparedStatement {
+  name: string;
+  text: string;
+}
+
+export interface PreparedCall extends PreparedStatement {
+  values: unknown[];
+}
+
+export function prepared(name: string, text: string): PreparedStatement {
+  return { name: `mediaflow_${name}`, text };
 }
 
 export interface PoolSettings {

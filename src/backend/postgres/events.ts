@@ -1,6 +1,6 @@
 import type { JobEvent, NewJobEvent } from "../../engine/events.js";
 import type { EventQuery } from "../backend.js";
-import type { Sql } from "./connection.js";
+import { prepared, type Sql } from "./connection.js";
 import { type PendingWrites, pendingWritesParameterCount, pendingWritesSql } from "./pending-writes.js";
 import { type EventRow, eventFromRow } from "./rows.js";
 
@@ -16,33 +16,39 @@ import { type EventRow, eventFromRow } from "./rows.js";
  * visible, in commit order. No lock wider than the job's is needed: transactions on different jobs append
  * side by side.
  */
+const at = pendingWritesParameterCount;
+
+// The writes the transaction has pending go first, in the same statement (see pending-writes.ts). After
+// the events comes the webhook outbox: the deliveries these events call for are written by the same
+// statement, hence in the same transaction, so a crash can lose neither without the other. The delivery
+// id is the event and the webhook: stable, unique, the same however often it is retried.
+const appendStatement = prepared(
+  "append_events",
+  `WITH ${pendingWritesSql},
+   appended AS (
+     INSERT INTO events (job_id, type, step, part, attempt, worker_id, at, data)
+     SELECT job_id, type, step, part, attempt, worker_id, at, data
+     FROM unnest($${at + 1}::text[], $${at + 2}::text[], $${at + 3}::text[], $${at + 4}::int[], $${at + 5}::int[],
+       $${at + 6}::text[], $${at + 7}::bigint[], $${at + 8}::json[])
+       WITH ORDINALITY AS e (job_id, type, step, part, attempt, worker_id, at, data, ord)
+     ORDER BY ord
+     RETURNING seq, job_id, type, at),
+   outbox AS (
+     INSERT INTO webhook_deliveries (id, webhook_id, tenant, url, job_id, event_seq, next_attempt_at, created_at)
+     SELECT 'whd_' || a.seq || '_' || w.id, w.id, w.tenant, w.url, a.job_id, a.seq, a.at, a.at
+     FROM appended a JOIN job_webhooks w ON w.job_id = a.job_id AND a.type = ANY (w.events))
+   SELECT seq FROM appended`,
+);
+
 export async function appendEvents(
   db: Sql,
   events: readonly NewJobEvent[],
   pending: PendingWrites,
 ): Promise<JobEvent[]> {
   if (events.length === 0) return [];
-  const at = pendingWritesParameterCount;
-  // The writes the transaction has pending go first, in the same statement (see pending-writes.ts). After
-  // the events comes the webhook outbox: the deliveries these events call for are written by the same
-  // statement, hence in the same transaction, so a crash can lose neither without the other. The delivery
-  // id is the event and the webhook: stable, unique, the same however often it is retried.
-  const { rows } = await db.query<{ seq: number }>(
-    `WITH ${pendingWritesSql},
-     appended AS (
-       INSERT INTO events (job_id, type, step, part, attempt, worker_id, at, data)
-       SELECT job_id, type, step, part, attempt, worker_id, at, data
-       FROM unnest($${at + 1}::text[], $${at + 2}::text[], $${at + 3}::text[], $${at + 4}::int[], $${at + 5}::int[],
-         $${at + 6}::text[], $${at + 7}::bigint[], $${at + 8}::json[])
-         WITH ORDINALITY AS e (job_id, type, step, part, attempt, worker_id, at, data, ord)
-       ORDER BY ord
-       RETURNING seq, job_id, type, at),
-     outbox AS (
-       INSERT INTO webhook_deliveries (id, webhook_id, tenant, url, job_id, event_seq, next_attempt_at, created_at)
-       SELECT 'whd_' || a.seq || '_' || w.id, w.id, w.tenant, w.url, a.job_id, a.seq, a.at, a.at
-       FROM appended a JOIN job_webhooks w ON w.job_id = a.job_id AND a.type = ANY (w.events))
-     SELECT seq FROM appended`,
-    [
+  const { rows } = await db.query<{ seq: number }>({
+    ...appendStatement,
+    values: [
       ...pending.take(Date.now()),
       events.map((e) => e.jobId),
       events.map((e) => e.type),
@@ -53,7 +59,7 @@ export async function appendEvents(
       events.map((e) => e.at),
       events.map((e) => JSON.stringify(e.data)),
     ],
-  );
+  });
   // Rows are numbered in `ord` order; RETURNING promises no order, so the numbers are sorted back.
   const seqs = rows.map((row) => row.seq).sort((a, b) => a - b);
   return events.map((event, index) => {

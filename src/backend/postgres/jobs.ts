@@ -1,7 +1,7 @@
 import type { JobProjection, JobState, JobStatus, StepState } from "../../engine/projection.js";
 import type { ErrorInfo } from "../../errors/errors.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
-import type { Sql } from "./connection.js";
+import { prepared, type Sql } from "./connection.js";
 
 export interface JobRow {
   seq: number;
@@ -32,15 +32,20 @@ const summaryColumns =
  * that collides with another transaction's uncommitted one waits for it; if that one commits, DO NOTHING
  * applies, and the SELECT after it (a new statement, so a new snapshot) sees the committed row.
  */
+const insertJobStatement = prepared(
+  "insert_job",
+  `INSERT INTO jobs (id, tenant, idempotency_key, pipeline_name, priority, definition, status, created_at)
+   VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)
+   ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+);
+
 export async function insertJob(
   db: Sql,
   job: NewJob,
 ): Promise<{ created: true } | { created: false; existingJobId: string }> {
-  const inserted = await db.query(
-    `INSERT INTO jobs (id, tenant, idempotency_key, pipeline_name, priority, definition, status, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)
-     ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-    [
+  const inserted = await db.query({
+    ...insertJobStatement,
+    values: [
       job.id,
       job.tenant,
       job.idempotencyKey,
@@ -49,7 +54,7 @@ export async function insertJob(
       JSON.stringify(job.definition),
       job.createdAt,
     ],
-  );
+  });
   if (inserted.rowCount === 1) return { created: true };
   const existing = await db.query<{ id: string }>(
     "SELECT id FROM jobs WHERE tenant = $1 AND idempotency_key = $2",
@@ -61,16 +66,26 @@ export async function insertJob(
   return { created: false, existingJobId: id };
 }
 
+const lockJobStatement = prepared(
+  "lock_job",
+  "SELECT to_json(jobs) AS job FROM jobs WHERE id = $1 FOR UPDATE",
+);
+
 /**
  * Loads a job and locks its row until the transaction ends; every change to a job (and its steps) takes
  * this lock first, so changes to one job run one at a time. The steps are in the row, so a statement that
  * waited for the lock returns them as the previous holder committed them.
  */
 export async function lockJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
-  const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [jobId]);
+  const { rows } = await db.query<{ job: JobRow }>({ ...lockJobStatement, values: [jobId] });
   const row = rows[0];
-  return row === undefined ? undefined : projectionOf(row);
+  return row === undefined ? undefined : projectionOf(row.job);
 }
+
+const lockJobsStatement = prepared(
+  "lock_jobs",
+  'SELECT to_json(jobs) AS job FROM jobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE',
+);
 
 /**
  * Locks several jobs and loads their projections in one statement. The rows are locked in one order (by
@@ -78,11 +93,8 @@ export async function lockJob(db: Sql, jobId: string): Promise<JobProjection | u
  */
 export async function lockJobs(db: Sql, jobIds: readonly string[]): Promise<JobProjection[]> {
   if (jobIds.length === 0) return [];
-  const { rows } = await db.query<JobRow>(
-    'SELECT * FROM jobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE',
-    [[...jobIds]],
-  );
-  return rows.map((row) => projectionOf(row));
+  const { rows } = await db.query<{ job: JobRow }>({ ...lockJobsStatement, values: [[...jobIds]] });
+  return rows.map((row) => projectionOf(row.job));
 }
 
 export async function getJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {

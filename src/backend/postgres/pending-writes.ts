@@ -1,7 +1,7 @@
 import { type JobProjection, jobProgress } from "../../engine/projection.js";
 import { expiresAtOf } from "../../pipeline/retention.js";
 import type { NewTask, TaskUpdate } from "../backend.js";
-import type { Sql } from "./connection.js";
+import { prepared, type Sql } from "./connection.js";
 
 /**
  * Writes a transaction has been asked for but not yet sent: task deletions, task updates, new tasks and
@@ -131,8 +131,10 @@ export const pendingWritesSql = `
       AS p (id, status, progress, started_at, finished_at, error, failed_step, last_seq, expires_at, steps)
     WHERE jobs.id = p.id)`;
 
+const flushStatement = prepared("write_pending", `WITH ${pendingWritesSql} SELECT 1`);
+
 /** Sends what is pending, in a statement of its own. */
 export async function flushPendingWrites(db: Sql, pending: PendingWrites): Promise<void> {
   if (pending.empty) return;
-  await db.query(`WITH ${pendingWritesSql} SELECT 1`, pending.take(Date.now()));
+  await db.query({ ...flushStatement, values: pending.take(Date.now()) });
 }

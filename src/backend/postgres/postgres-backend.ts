@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { QueryResultRow } from "pg";
 import type { JobProjection } from "../../engine/projection.js";
 import type {
   ApiKeyStore,
@@ -15,6 +16,7 @@ import {
   checkSchemaName,
   connectionConfig,
   createPool,
+  type PreparedCall,
   runTransaction,
   type Sql,
   type TransactionAttempt,
@@ -148,9 +150,9 @@ function transactionOps(
 
   // A statement of its own sends the pending writes first, so that it sees them (see pending-writes.ts).
   const db: Sql = {
-    async query(text, values) {
+    async query<R extends QueryResultRow>(statement: string | PreparedCall, values?: unknown[]) {
       await flushPendingWrites(client, pending);
-      return client.query(text, values);
+      return typeof statement === "string" ? client.query<R>(statement, values) : client.query<R>(statement);
     },
   };
 
@@ -188,7 +190,7 @@ function transactionOps(
     async claimTasks(request) {
       if (locked.size > 0) {
         // Holding a job already: jobs others hold are skipped, not waited for (see claimTasksWithJobs).
-        const { tasks, jobs } = await claimTasksWithJobs(db, request);
+        const { tasks, jobs } = await claimTasksWithJobs(client, request, pending);
         for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
         return tasks;
       }

@@ -1,8 +1,26 @@
 import type { JobProjection } from "../../engine/projection.js";
 import type { ClaimRequest, QueueDepth, TaskRecord } from "../backend.js";
-import type { Sql } from "./connection.js";
+import { prepared, type Sql } from "./connection.js";
 import { type JobRow, projectionOf } from "./jobs.js";
+import { type PendingWrites, pendingWritesParameterCount, pendingWritesSql } from "./pending-writes.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
+
+/** What the hot statements return: each row as one JSON value, whatever columns the table has. */
+type TaskAndJobRow = { task: TaskRow; job: JobRow };
+
+const claimSql = (typeFilter: string) => `
+  UPDATE tasks
+  SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+      lease_owner = $1, lease_expires_at = $2
+  WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= $3 ${typeFilter}
+               ORDER BY priority DESC, run_at, id LIMIT $4
+               FOR UPDATE SKIP LOCKED)
+  RETURNING to_json(tasks) AS task`;
+
+const claim = {
+  any: prepared("claim", claimSql("")),
+  ofTypes: prepared("claim_of_types", claimSql("AND step_type = ANY($5::text[])")),
+};
 
 /**
  * Claims in one statement: the inner SELECT picks the runnable tasks in claim order and locks them,
@@ -10,19 +28,31 @@ import { type TaskRow, taskFromRow } from "./rows.js";
  * never wait for one another nor take the same task; the UPDATE leases what it locked.
  */
 export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRecord[]> {
-  const { values, typeFilter } = claimParameters(request);
-  const { rows } = await db.query<TaskRow>(
-    `UPDATE tasks
-     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-         lease_owner = $1, lease_expires_at = $2
-     WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= $3 ${typeFilter}
-                  ORDER BY priority DESC, run_at, id LIMIT $4
-                  FOR UPDATE SKIP LOCKED)
-     RETURNING *`,
-    values,
-  );
-  return inClaimOrder(rows.map(taskFromRow));
+  const statement = request.stepTypes === undefined ? claim.any : claim.ofTypes;
+  const { rows } = await db.query<{ task: TaskRow }>({ ...statement, values: claimValues(request) });
+  return inClaimOrder(rows.map((row) => taskFromRow(row.task)));
 }
+
+// The claim's parameters follow the pending writes' (see claimTasksWithJobs).
+const p = (n: number) => `$${pendingWritesParameterCount + n}`;
+
+const claimWithJobsSql = (typeFilter: string) => `
+  WITH ${pendingWritesSql},
+  picked AS (
+    SELECT t.id, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.state = 'queued' AND t.run_at <= ${p(3)} ${typeFilter}
+    ORDER BY t.priority DESC, t.run_at, t.id LIMIT ${p(4)}
+    FOR UPDATE OF t, j SKIP LOCKED)
+  UPDATE tasks
+  SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+      lease_owner = ${p(1)}, lease_expires_at = ${p(2)}
+  FROM picked WHERE tasks.id = picked.id
+  RETURNING to_json(tasks) AS task, picked.job`;
+
+const claimWithJobs = {
+  any: prepared("claim_with_jobs", claimWithJobsSql("")),
+  ofTypes: prepared("claim_with_jobs_of_types", claimWithJobsSql(`AND t.step_type = ANY(${p(5)}::text[])`)),
+};
 
 /**
  * Claims like `claimTasks`, and in the same statement locks and loads each claimed task's job, skipping
@@ -30,44 +60,50 @@ export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRe
  * result, then claiming the worker's next task): waiting for a second job there could deadlock with a
  * transaction doing the same the other way round, while a skipped task is claimed by the next claim.
  * A row locked by this transaction is not skipped. Locked rows are returned as last committed.
+ *
+ * The transaction's pending writes ride along (see pending-writes.ts), although the claim does not see
+ * them, sharing their snapshot: what it could miss is harmless there. New tasks are never pending by
+ * then (they are written with the events that queue them, before any claim); a job whose projection is
+ * pending is one this transaction holds, whose loaded state it keeps rather than the one returned here;
+ * and a pending update or deletion is of a task that is running, which no claim takes anyway.
  */
 export async function claimTasksWithJobs(
   db: Sql,
   request: ClaimRequest,
+  pending: PendingWrites,
 ): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
-  const { values, typeFilter } = claimParameters(request, "t.");
-  const { rows } = await db.query<TaskRow & { job: JobRow }>(
-    `WITH picked AS (
-       SELECT t.id, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
-       WHERE t.state = 'queued' AND t.run_at <= $3 ${typeFilter}
-       ORDER BY t.priority DESC, t.run_at, t.id LIMIT $4
-       FOR UPDATE OF t, j SKIP LOCKED)
-     UPDATE tasks
-     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-         lease_owner = $1, lease_expires_at = $2
-     FROM picked WHERE tasks.id = picked.id
-     RETURNING tasks.*, picked.job`,
-    values,
-  );
-  const jobs = new Map<string, JobProjection>();
-  const tasks = rows.map(({ job, ...task }) => {
-    if (!jobs.has(job.id)) jobs.set(job.id, projectionOf(job));
-    return taskFromRow(task);
-  });
-  return { tasks: inClaimOrder(tasks), jobs: [...jobs.values()] };
+  const statement = request.stepTypes === undefined ? claimWithJobs.any : claimWithJobs.ofTypes;
+  const values = [...pending.take(Date.now()), ...claimValues(request)];
+  const { rows } = await db.query<TaskAndJobRow>({ ...statement, values });
+  const { tasks, jobs } = tasksAndJobs(rows);
+  return { tasks: inClaimOrder(tasks), jobs };
 }
 
-function claimParameters(request: ClaimRequest, alias = ""): { values: unknown[]; typeFilter: string } {
+function claimValues(request: ClaimRequest): unknown[] {
   const values: unknown[] = [request.workerId, request.now + request.leaseMs, request.now, request.limit];
-  if (request.stepTypes === undefined) return { values, typeFilter: "" };
-  values.push([...request.stepTypes]);
-  return { values, typeFilter: `AND ${alias}step_type = ANY($5::text[])` };
+  if (request.stepTypes !== undefined) values.push([...request.stepTypes]);
+  return values;
 }
 
 /** RETURNING gives no order; this is the claim order. */
 function inClaimOrder(tasks: TaskRecord[]): TaskRecord[] {
   return tasks.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
 }
+
+function tasksAndJobs(rows: readonly TaskAndJobRow[]): { tasks: TaskRecord[]; jobs: JobProjection[] } {
+  const jobs = new Map<string, JobProjection>();
+  const tasks = rows.map(({ task, job }) => {
+    if (!jobs.has(job.id)) jobs.set(job.id, projectionOf(job));
+    return taskFromRow(task);
+  });
+  return { tasks, jobs: [...jobs.values()] };
+}
+
+const lockTaskStatement = prepared(
+  "lock_task",
+  `SELECT to_json(t) AS task, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+   WHERE t.id = $1 FOR UPDATE OF t, j`,
+);
 
 /**
  * Loads a task and locks it and its job's row, in one statement: a lease holder changes the task's job
@@ -78,16 +114,16 @@ export async function lockTaskAndJob(
   db: Sql,
   taskId: number,
 ): Promise<{ task: TaskRecord; job: JobProjection } | undefined> {
-  const { rows } = await db.query<TaskRow & { job: JobRow }>(
-    `SELECT t.*, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
-     WHERE t.id = $1 FOR UPDATE OF t, j`,
-    [taskId],
-  );
+  const { rows } = await db.query<TaskAndJobRow>({ ...lockTaskStatement, values: [taskId] });
   const row = rows[0];
-  if (row === undefined) return undefined;
-  const { job, ...task } = row;
-  return { task: taskFromRow(task), job: projectionOf(job) };
+  return row === undefined ? undefined : { task: taskFromRow(row.task), job: projectionOf(row.job) };
 }
+
+const lockTasksStatement = prepared(
+  "lock_tasks",
+  `SELECT to_json(t) AS task, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
+   WHERE t.id = ANY($1::bigint[]) ORDER BY j.id COLLATE "C", t.id FOR UPDATE OF t, j`,
+);
 
 /**
  * Locks and loads several tasks and their jobs in one statement, jobs in id order (then tasks), the order
@@ -98,17 +134,8 @@ export async function lockTasksAndJobs(
   taskIds: readonly number[],
 ): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
   if (taskIds.length === 0) return { tasks: [], jobs: [] };
-  const { rows } = await db.query<TaskRow & { job: JobRow }>(
-    `SELECT t.*, to_json(j) AS job FROM tasks t JOIN jobs j ON j.id = t.job_id
-     WHERE t.id = ANY($1::bigint[]) ORDER BY j.id COLLATE "C", t.id FOR UPDATE OF t, j`,
-    [[...taskIds]],
-  );
-  const jobs = new Map<string, JobProjection>();
-  const tasks = rows.map(({ job, ...task }) => {
-    if (!jobs.has(job.id)) jobs.set(job.id, projectionOf(job));
-    return taskFromRow(task);
-  });
-  return { tasks, jobs: [...jobs.values()] };
+  const { rows } = await db.query<TaskAndJobRow>({ ...lockTasksStatement, values: [[...taskIds]] });
+  return tasksAndJobs(rows);
 }
 
 export async function deleteJobTasks(db: Sql, jobId: string): Promise<TaskRecord[]> {

@@ -1,7 +1,7 @@
 import type { JsonValue } from "../../util/json.js";
 import type { WebhookDelivery, WebhookOutbox, WebhookSubscription } from "../backend.js";
 import { byDueTime, type DeliveryRow, deliveryColumns, deliveryFromRow } from "../webhook-rows.js";
-import type { Sql } from "./connection.js";
+import { prepared, type Sql } from "./connection.js";
 
 type Row = DeliveryRow<JsonValue>;
 const fromRow = (row: Row): WebhookDelivery => deliveryFromRow(row, (value) => value);
@@ -15,12 +15,14 @@ export async function addWebhook(db: Sql, subscription: WebhookSubscription): Pr
   ]);
 }
 
+const addDefaultWebhookStatement = prepared(
+  "add_default_webhook",
+  `INSERT INTO job_webhooks (job_id, tenant, url, events)
+   SELECT $1, tenant, url, events FROM tenant_webhooks WHERE tenant = $2`,
+);
+
 export async function addDefaultWebhook(db: Sql, jobId: string, tenant: string): Promise<void> {
-  await db.query(
-    `INSERT INTO job_webhooks (job_id, tenant, url, events)
-     SELECT $1, tenant, url, events FROM tenant_webhooks WHERE tenant = $2`,
-    [jobId, tenant],
-  );
+  await db.query({ ...addDefaultWebhookStatement, values: [jobId, tenant] });
 }
 
 /**

@@ -94,6 +94,12 @@ export type TaskUpdate =
   | { state: "queued"; runAt: number; attempt: number; deadline: number | null }
   | { state: "running"; leaseExpiresAt: number };
 
+/** A job's projection to store, and which of its steps changed. */
+export interface ProjectionUpdate {
+  state: JobProjection;
+  changedSteps: ReadonlySet<string>;
+}
+
 /** A job row as first written; the projection fills in the rest. */
 export interface NewJob {
   id: string;
@@ -111,17 +117,20 @@ export interface BackendTransaction {
   insertJob(job: NewJob): Promise<{ created: true } | { created: false; existingJobId: string }>;
   /** Loads a job's projection and holds it against concurrent changes until the transaction ends. */
   lockJob(jobId: string): Promise<JobProjection | undefined>;
-  /** Stores the job row and the named steps of a projection. */
-  saveProjection(state: JobProjection, changedSteps: Iterable<string>): Promise<void>;
   /** Subscribes a URL to some of a job's events; deliveries are queued as those events are appended. */
   addWebhook(subscription: WebhookSubscription): Promise<void>;
   /** Subscribes the tenant's default webhook, if it has one, to the job's events. */
   addDefaultWebhook(jobId: string, tenant: string): Promise<void>;
   /**
    * Appends events in order and returns them with their sequence numbers. Also queues a webhook delivery
-   * for each event a webhook of its job subscribes to, in this same transaction (the outbox).
+   * for each event a webhook of its job subscribes to, in this same transaction (the outbox). Then stores
+   * `projections` (the job row and the changed steps), each with `lastSeq` set to the number of the last
+   * event appended here for its job: together, so that an adapter may write it all in one statement.
    */
-  appendEvents(events: readonly NewJobEvent[]): Promise<JobEvent[]>;
+  appendEvents(
+    events: readonly NewJobEvent[],
+    projections?: readonly ProjectionUpdate[],
+  ): Promise<JobEvent[]>;
   enqueueTasks(tasks: readonly NewTask[]): Promise<void>;
   /**
    * Claims up to `limit` runnable tasks in one statement: highest priority first, then the longest

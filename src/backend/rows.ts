@@ -72,3 +72,12 @@ export function eventFromRow<Json>(row: EventRow<Json>, decode: (value: Json) =>
     data: decode(row.data),
   } as JobEvent;
 }
+
+/** The sequence number of the last of `events` that belongs to the job. */
+export function lastSeqOf(events: readonly JobEvent[], jobId: string): number | undefined {
+  for (let index = events.length - 1; index >= 0; index--) {
+    const event = events[index];
+    if (event?.jobId === jobId) return event.seq;
+  }
+  return undefined;
+}

@@ -88,8 +88,8 @@ export class JobChange {
 
 /**
  * Writes changes to several jobs together: their tasks, then all their events in one append (`before`
- * ahead of the first change's own), then each projection with its last sequence number. Returns each
- * change's events as appended, in the order of `changes`.
+ * ahead of the first change's own) with the new projections. Returns each change's events as appended,
+ * in the order of `changes`.
  */
 export async function commitChanges(
   tx: BackendTransaction,
@@ -99,17 +99,14 @@ export async function commitChanges(
   const tasks = changes.flatMap((change) => change.tasks);
   if (tasks.length > 0) await tx.enqueueTasks(tasks);
   const all = [...before, ...changes.flatMap((change) => change.events)];
-  const appended = await tx.appendEvents(all);
+  const projections = changes.map((change) => ({ state: change.state, changedSteps: change.touchedSteps }));
+  const appended = await tx.appendEvents(all, projections);
   const perChange: JobEvent[][] = [];
   let offset = 0;
   for (const [index, change] of changes.entries()) {
     const count = change.events.length + (index === 0 ? before.length : 0);
-    const own = appended.slice(offset, offset + count);
+    perChange.push(appended.slice(offset, offset + count));
     offset += count;
-    const last = own.at(-1);
-    if (last !== undefined) change.state.job.lastSeq = last.seq;
-    await tx.saveProjection(change.state, change.touchedSteps);
-    perChange.push(own);
   }
   return perChange;
 }

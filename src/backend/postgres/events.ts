@@ -1,4 +1,6 @@
 import type { JobEvent, NewJobEvent } from "../../engine/events.js";
+import { type JobProjection, jobProgress } from "../../engine/projection.js";
+import { expiresAtOf } from "../../pipeline/retention.js";
 import type { EventQuery } from "../backend.js";
 import { prepared, type Sql } from "./connection.js";
 import { type PendingWrites, pendingWritesParameterCount, pendingWritesSql } from "./pending-writes.js";
@@ -17,35 +19,49 @@ import { type EventRow, eventFromRow } from "./rows.js";
  * side by side.
  */
 const at = pendingWritesParameterCount;
+const e = (n: number) => `$${at + n}`;
+const p = (n: number) => `$${at + 8 + n}`;
 
-// The writes the transaction has pending go first, in the same statement (see pending-writes.ts). After
-// the events comes the webhook outbox: the deliveries these events call for are written by the same
-// statement, hence in the same transaction, so a crash can lose neither without the other. The delivery
-// id is the event and the webhook: stable, unique, the same however often it is retried.
+// The transaction's pending task writes go first (see pending-writes.ts). After the events comes the
+// webhook outbox: the deliveries these events call for are written by the same statement, hence in the
+// same transaction, so a crash can lose neither without the other. The delivery id is the event and the
+// webhook: stable, unique, the same however often it is retried. Last, the jobs' projections, each with
+// the number of its last event here (or the one it had, if it has none here).
 const appendStatement = prepared(
   "append_events",
   `WITH ${pendingWritesSql},
    appended AS (
      INSERT INTO events (job_id, type, step, part, attempt, worker_id, at, data)
      SELECT job_id, type, step, part, attempt, worker_id, at, data
-     FROM unnest($${at + 1}::text[], $${at + 2}::text[], $${at + 3}::text[], $${at + 4}::int[], $${at + 5}::int[],
-       $${at + 6}::text[], $${at + 7}::bigint[], $${at + 8}::json[])
+     FROM unnest(${e(1)}::text[], ${e(2)}::text[], ${e(3)}::text[], ${e(4)}::int[], ${e(5)}::int[],
+       ${e(6)}::text[], ${e(7)}::bigint[], ${e(8)}::json[])
        WITH ORDINALITY AS e (job_id, type, step, part, attempt, worker_id, at, data, ord)
      ORDER BY ord
      RETURNING seq, job_id, type, at),
    outbox AS (
      INSERT INTO webhook_deliveries (id, webhook_id, tenant, url, job_id, event_seq, next_attempt_at, created_at)
      SELECT 'whd_' || a.seq || '_' || w.id, w.id, w.tenant, w.url, a.job_id, a.seq, a.at, a.at
-     FROM appended a JOIN job_webhooks w ON w.job_id = a.job_id AND a.type = ANY (w.events))
+     FROM appended a JOIN job_webhooks w ON w.job_id = a.job_id AND a.type = ANY (w.events)),
+   saved_jobs AS (
+     UPDATE jobs SET status = p.status, progress = p.progress, started_at = p.started_at,
+       finished_at = p.finished_at, error = p.error, failed_step = p.failed_step,
+       last_seq = coalesce((SELECT max(a.seq) FROM appended a WHERE a.job_id = p.id), p.last_seq),
+       expires_at = p.expires_at, steps = p.steps
+     FROM unnest(${p(1)}::text[], ${p(2)}::text[], ${p(3)}::float8[], ${p(4)}::bigint[], ${p(5)}::bigint[],
+       ${p(6)}::json[], ${p(7)}::text[], ${p(8)}::bigint[], ${p(9)}::bigint[], ${p(10)}::json[])
+       AS p (id, status, progress, started_at, finished_at, error, failed_step, last_seq, expires_at, steps)
+     WHERE jobs.id = p.id)
    SELECT seq FROM appended`,
 );
 
+/** Appends events and stores projections in one statement, with the pending task writes. */
 export async function appendEvents(
   db: Sql,
   events: readonly NewJobEvent[],
+  projections: readonly JobProjection[],
   pending: PendingWrites,
 ): Promise<JobEvent[]> {
-  if (events.length === 0) return [];
+  if (events.length === 0 && projections.length === 0) return [];
   const { rows } = await db.query<{ seq: number }>({
     ...appendStatement,
     values: [
@@ -58,6 +74,16 @@ export async function appendEvents(
       events.map((e) => e.workerId),
       events.map((e) => e.at),
       events.map((e) => JSON.stringify(e.data)),
+      projections.map(({ job }) => job.id),
+      projections.map(({ job }) => job.status),
+      projections.map((state) => jobProgress(state)),
+      projections.map(({ job }) => job.startedAt),
+      projections.map(({ job }) => job.finishedAt),
+      projections.map(({ job }) => (job.error === null ? null : JSON.stringify(job.error))),
+      projections.map(({ job }) => job.failedStep),
+      projections.map(({ job }) => job.lastSeq),
+      projections.map(({ job }) => expiresAtOf(job)),
+      projections.map(({ steps }) => JSON.stringify(steps)),
     ],
   });
   // Rows are numbered in `ord` order; RETURNING promises no order, so the numbers are sorted back.

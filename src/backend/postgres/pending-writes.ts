@@ -1,21 +1,18 @@
-import { type JobProjection, jobProgress } from "../../engine/projection.js";
-import { expiresAtOf } from "../../pipeline/retention.js";
 import type { NewTask, TaskUpdate } from "../backend.js";
 import { prepared, type Sql } from "./connection.js";
 
 /**
- * Writes a transaction has been asked for but not yet sent: task deletions, task updates, new tasks and
- * saved projections. None of them returns anything, so they wait and ride along with the next statement
- * that must go to the server anyway (the events' insert, a read, or the last statement before COMMIT):
- * each round trip saved is one less while the transaction holds its row locks. They still commit or roll
- * back with the transaction, and every read flushes them first, so the transaction reads its own writes.
+ * Task writes a transaction has been asked for but not yet sent: deletions, updates and new tasks. None of
+ * them returns anything, so they wait and ride along with the next statement that must go to the server
+ * anyway (the events' append, a claim, or else a statement of their own before any other statement or
+ * COMMIT): each round trip saved is one less while the transaction holds its row locks. They commit or
+ * roll back with the transaction like any other write.
  */
 export class PendingWrites {
   private deletes = new Set<number>();
   private requeues = new Map<number, Extract<TaskUpdate, { state: "queued" }>>();
   private extensions = new Map<number, number>();
   private inserts: NewTask[] = [];
-  private projections = new Map<string, JobProjection>();
 
   deleteTask(taskId: number): void {
     this.requeues.delete(taskId);
@@ -36,18 +33,12 @@ export class PendingWrites {
     this.inserts.push(...tasks);
   }
 
-  /** Saves this projection, which must not change afterwards; a later save of the same job replaces it. */
-  saveProjection(state: JobProjection): void {
-    this.projections.set(state.job.id, state);
-  }
-
   get empty(): boolean {
     return (
       this.deletes.size === 0 &&
       this.requeues.size === 0 &&
       this.extensions.size === 0 &&
-      this.inserts.length === 0 &&
-      this.projections.size === 0
+      this.inserts.length === 0
     );
   }
 
@@ -58,7 +49,6 @@ export class PendingWrites {
   take(now: number): unknown[] {
     const requeues = [...this.requeues];
     const extensions = [...this.extensions];
-    const projections = [...this.projections.values()];
     const values = [
       [...this.deletes],
       requeues.map(([id]) => id),
@@ -76,28 +66,17 @@ export class PendingWrites {
       this.inserts.map((t) => t.maxAttempts),
       this.inserts.map((t) => (t.input === null ? null : JSON.stringify(t.input))),
       now,
-      projections.map((p) => p.job.id),
-      projections.map((p) => p.job.status),
-      projections.map((p) => jobProgress(p)),
-      projections.map((p) => p.job.startedAt),
-      projections.map((p) => p.job.finishedAt),
-      projections.map((p) => (p.job.error === null ? null : JSON.stringify(p.job.error))),
-      projections.map((p) => p.job.failedStep),
-      projections.map((p) => p.job.lastSeq),
-      projections.map((p) => expiresAtOf(p.job)),
-      projections.map((p) => JSON.stringify(p.steps)),
     ];
     this.deletes = new Set();
     this.requeues = new Map();
     this.extensions = new Map();
     this.inserts = [];
-    this.projections = new Map();
     return values;
   }
 }
 
 /** How many parameters `take` returns. */
-export const pendingWritesParameterCount = 26;
+export const pendingWritesParameterCount = 16;
 
 /**
  * The CTEs that apply what `take` returned, parameters numbered from `$1`. Each CTE touches rows no other
@@ -121,15 +100,7 @@ export const pendingWritesSql = `
     SELECT job_id, step, part, step_type, priority, run_at, max_attempts, input, $16
     FROM unnest($8::text[], $9::text[], $10::int[], $11::text[], $12::int[], $13::bigint[], $14::int[], $15::json[])
       WITH ORDINALITY AS t (job_id, step, part, step_type, priority, run_at, max_attempts, input, ord)
-    ORDER BY ord),
-  saved_jobs AS (
-    UPDATE jobs SET status = p.status, progress = p.progress, started_at = p.started_at,
-      finished_at = p.finished_at, error = p.error, failed_step = p.failed_step, last_seq = p.last_seq,
-      expires_at = p.expires_at, steps = p.steps
-    FROM unnest($17::text[], $18::text[], $19::float8[], $20::bigint[], $21::bigint[], $22::json[], $23::text[],
-      $24::bigint[], $25::bigint[], $26::json[])
-      AS p (id, status, progress, started_at, finished_at, error, failed_step, last_seq, expires_at, steps)
-    WHERE jobs.id = p.id)`;
+    ORDER BY ord)`;
 
 const flushStatement = prepared("write_pending", `WITH ${pendingWritesSql} SELECT 1`);
 

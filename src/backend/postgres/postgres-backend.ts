@@ -11,6 +11,7 @@ import type {
   UploadStore,
   WebhookOutbox,
 } from "../backend.js";
+import { lastSeqOf } from "../rows.js";
 import { postgresApiKeyStore } from "./api-keys.js";
 import {
   checkSchemaName,
@@ -177,12 +178,19 @@ function transactionOps(
       if (state !== undefined) locked.set(jobId, structuredClone(state));
       return state;
     },
-    async saveProjection(state) {
-      const saved = structuredClone(state);
-      locked.set(state.job.id, saved);
-      pending.saveProjection(saved);
+    async appendEvents(events, projections = []) {
+      const appended = await appendEvents(
+        client,
+        events,
+        projections.map(({ state }) => state),
+        pending,
+      );
+      for (const { state } of projections) {
+        state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
+        locked.set(state.job.id, structuredClone(state));
+      }
+      return appended;
     },
-    appendEvents: (events) => appendEvents(client, events, pending),
     async enqueueTasks(tasks) {
       pending.enqueueTasks(tasks);
       wake(tasks.map((task) => task.runAt));

@@ -11,6 +11,7 @@ import type {
   UploadStore,
   WebhookOutbox,
 } from "../backend.js";
+import { lastSeqOf } from "../rows.js";
 import { sqliteApiKeyStore } from "./api-keys.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
 import { eventStatements } from "./events.js";
@@ -93,12 +94,15 @@ function transactionOps(db: SqliteDatabase): BackendTransaction {
     addDefaultWebhook: async (jobId, tenant) => webhooks.subscribeDefault(jobId, tenant),
     // SQLite's single writer already holds the whole database for the transaction.
     lockJob: async (jobId) => jobs.load(jobId),
-    saveProjection: async (state, changedSteps) => jobs.save(state, changedSteps),
-    async appendEvents(newEvents) {
+    async appendEvents(newEvents, projections = []) {
       const appended = events.append(newEvents);
       // The outbox: the webhook deliveries these events call for are written in the same transaction, so
       // a crash can lose neither without the other.
       webhooks.queueDeliveries(appended);
+      for (const { state, changedSteps } of projections) {
+        state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
+        jobs.save(state, changedSteps);
+      }
       return appended;
     },
     enqueueTasks: async (tasks) => queue.enqueue(tasks, Date.now()),

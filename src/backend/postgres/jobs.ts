@@ -82,21 +82,6 @@ export async function lockJob(db: Sql, jobId: string): Promise<JobProjection | u
   return row === undefined ? undefined : projectionOf(row.job);
 }
 
-const lockJobsStatement = prepared(
-  "lock_jobs",
-  'SELECT to_json(jobs) AS job FROM jobs WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE',
-);
-
-/**
- * Locks several jobs and loads their projections in one statement. The rows are locked in one order (by
- * id), so that two transactions locking overlapping sets cannot each hold one the other waits for.
- */
-export async function lockJobs(db: Sql, jobIds: readonly string[]): Promise<JobProjection[]> {
-  if (jobIds.length === 0) return [];
-  const { rows } = await db.query<{ job: JobRow }>({ ...lockJobsStatement, values: [[...jobIds]] });
-  return rows.map((row) => projectionOf(row.job));
-}
-
 export async function getJob(db: Sql, jobId: string): Promise<JobProjection | undefined> {
   const { rows } = await db.query<JobRow>("SELECT * FROM jobs WHERE id = $1", [jobId]);
   const row = rows[0];

@@ -23,7 +23,7 @@ import {
   type TransactionAttempt,
 } from "./connection.js";
 import { appendEvents, readEvents } from "./events.js";
-import { getJob, insertJob, jobCounts, listJobs, lockJob, lockJobs } from "./jobs.js";
+import { getJob, insertJob, jobCounts, listJobs, lockJob } from "./jobs.js";
 import { migrate } from "./migrations.js";
 import { flushPendingWrites, PendingWrites } from "./pending-writes.js";
 import {
@@ -196,17 +196,10 @@ function transactionOps(
       wake(tasks.map((task) => task.runAt));
     },
     async claimTasks(request) {
-      if (locked.size > 0) {
-        // Holding a job already: jobs others hold are skipped, not waited for (see claimTasksWithJobs).
-        const { tasks, jobs } = await claimTasksWithJobs(client, request, pending);
-        for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
-        return tasks;
-      }
-      const tasks = await claimTasks(db, request);
-      // The engine then locks each claimed task's job; locking and loading them all now, in one order,
-      // takes one round trip instead of one per job, and two claims cannot deadlock on each other's jobs.
-      const jobIds = [...new Set(tasks.map((task) => task.jobId))].filter((jobId) => !locked.has(jobId));
-      for (const state of await lockJobs(db, jobIds)) locked.set(state.job.id, state);
+      // Holding a job already, jobs others hold are skipped, not waited for (see claimTasksWithJobs).
+      const { tasks, jobs } =
+        locked.size > 0 ? await claimTasksWithJobs(client, request, pending) : await claimTasks(db, request);
+      for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
       return tasks;
     },
     async lockTask(taskId) {

@@ -9,13 +9,16 @@ import { type TaskRow, taskFromRow } from "./rows.js";
 type TaskAndJobRow = { task: TaskRow; job: JobRow };
 
 const claimSql = (typeFilter: string) => `
-  UPDATE tasks
-  SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-      lease_owner = $1, lease_expires_at = $2
-  WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= $3 ${typeFilter}
-               ORDER BY priority DESC, run_at, id LIMIT $4
-               FOR UPDATE SKIP LOCKED)
-  RETURNING to_json(tasks) AS task`;
+  WITH claimed AS (
+    UPDATE tasks
+    SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+        lease_owner = $1, lease_expires_at = $2
+    WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= $3 ${typeFilter}
+                 ORDER BY priority DESC, run_at, id LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING job_id, to_json(tasks) AS task)
+  SELECT c.task, to_json(j) AS job FROM claimed c JOIN jobs j ON j.id = c.job_id
+  ORDER BY j.id COLLATE "C" FOR UPDATE OF j`;
 
 const claim = {
   any: prepared("claim", claimSql("")),
@@ -25,12 +28,19 @@ const claim = {
 /**
  * Claims in one statement: the inner SELECT picks the runnable tasks in claim order and locks them,
  * skipping rows another transaction holds (its claim, or a change to that task), so concurrent claimers
- * never wait for one another nor take the same task; the UPDATE leases what it locked.
+ * never wait for one another nor take the same task; the UPDATE leases what it locked. Then it locks and
+ * loads the claimed tasks' jobs, waiting for any that another transaction is changing, in id order, so
+ * that two claims cannot deadlock on each other's jobs; a job locked after waiting is returned as its
+ * holder committed it.
  */
-export async function claimTasks(db: Sql, request: ClaimRequest): Promise<TaskRecord[]> {
+export async function claimTasks(
+  db: Sql,
+  request: ClaimRequest,
+): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
   const statement = request.stepTypes === undefined ? claim.any : claim.ofTypes;
-  const { rows } = await db.query<{ task: TaskRow }>({ ...statement, values: claimValues(request) });
-  return inClaimOrder(rows.map((row) => taskFromRow(row.task)));
+  const { rows } = await db.query<TaskAndJobRow>({ ...statement, values: claimValues(request) });
+  const { tasks, jobs } = tasksAndJobs(rows);
+  return { tasks: inClaimOrder(tasks), jobs };
 }
 
 // The claim's parameters follow the pending writes' (see claimTasksWithJobs).

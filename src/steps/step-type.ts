@@ -105,10 +105,13 @@ export interface StepContext<P> {
   heartbeat(): void;
   /** A local path to read a stored blob from: the blob itself on local disk, else a copy in `workDir`. */
   localFile(key: string): Promise<string>;
-  /** Stores a file this step made as one of its outputs, atomically, and describes it. */
+  /**
+   * Stores a file this step made as one of its outputs, atomically, and describes it. `move`: the step is
+   * done with the file, so the store may take it instead of copying it (it is gone afterwards).
+   */
   saveOutput(
     name: string,
     path: string,
-    options?: { contentType?: string; meta?: JsonObject },
+    options?: { contentType?: string; meta?: JsonObject; move?: boolean },
   ): Promise<StepOutput>;
 }

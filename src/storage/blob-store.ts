@@ -47,6 +47,12 @@ export interface BlobStore {
   put(key: string, body: Readable | AsyncIterable<Uint8Array>, options?: PutOptions): Promise<BlobInfo>;
   /** Stores a local file (streamed, never read whole into memory). A missing file: NotFoundError. */
   putFile(key: string, path: string, options?: PutOptions): Promise<BlobInfo>;
+  /**
+   * Stores a local file the caller is done with, as putFile does, and removes it: the local store renames
+   * it into place when it can (no copy); other adapters upload it, then delete it. On failure the file is
+   * left where it was. A missing file: NotFoundError.
+   */
+  moveFile(key: string, path: string, options?: PutOptions): Promise<BlobInfo>;
   /** Throws NotFoundError when the key does not exist. */
   get(key: string, options?: GetOptions): Promise<Readable>;
   /**

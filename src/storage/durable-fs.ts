@@ -34,6 +34,35 @@ export async function fsyncDirectory(path: string): Promise<void> {
   }
 }
 
+/**
+ * Directories whose entries changed (a file renamed in, a directory made in them), fsynced together by
+ * `flush`. Each fsync costs the same whether or not an earlier one already committed the journal (a
+ * cache flush at least), and a put used to pay about ten of them one after another: collecting them lets a
+ * commit fsync each directory once, all at the same time, at the point where its durability is needed.
+ */
+export class DirectorySyncs {
+  private readonly dirs = new Set<string>();
+  private readonly flushed: (() => void)[] = [];
+
+  add(path: string): void {
+    this.dirs.add(path);
+  }
+
+  /** Runs `callback` once a flush has succeeded. */
+  afterFlush(callback: () => void): void {
+    this.flushed.push(callback);
+  }
+
+  /** Fsyncs every directory added since the last flush; when it resolves, all their entries are durable. */
+  async flush(): Promise<void> {
+    const dirs = [...this.dirs];
+    const callbacks = this.flushed.splice(0);
+    this.dirs.clear();
+    await Promise.all(dirs.map(fsyncDirectory));
+    for (const callback of callbacks) callback();
+  }
+}
+
 /** Writes a small file and fsyncs it, creating it exclusively (the path is a fresh temp name). */
 export async function writeFileDurably(path: string, data: Uint8Array): Promise<void> {
   const handle = await open(path, "wx", 0o644);

@@ -189,7 +189,10 @@ export class TaskRun {
         // A name may have folders (an HLS package); each part is made safe on its own.
         const relative = name.split("/").filter(Boolean).map(safeKeySegment).join("/");
         const key = `jobs/${lease.jobId}/${lease.step}/${part}t${lease.token}/${relative}`;
-        const info = await deps.storage.putFile(key, path, { contentType, signal });
+        const put = { contentType, signal };
+        const info = options.move
+          ? await deps.storage.moveFile(key, path, put)
+          : await deps.storage.putFile(key, path, put);
         const output: StepOutput = { name, key, contentType, bytes: info.bytes };
         if (options.meta !== undefined) output.meta = options.meta as JsonObject;
         return output;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { access, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
@@ -83,6 +83,41 @@ export function blobStoreConformance(adapterName: string, open: () => Promise<Bl
       assert.equal((await store.stat("in/input.bin"))?.contentType, "application/x-test");
       await rejectsWith(() => store.putFile("in/missing", join(scratch, "missing.bin")), ErrorCodes.notFound);
       assert.equal(await store.stat("in/missing"), undefined);
+    });
+
+    test("moveFile stores a local file, removes it, and replaces an existing key whole", async (store, scratch) => {
+      const path = join(scratch, "output.bin");
+      const first = pseudoRandom(256 * 1024 + 5, 3);
+      await writeFile(path, first);
+      const info = await store.moveFile("out/output.bin", path, { contentType: "application/x-test" });
+      assert.equal(info.bytes, first.length);
+      assert.equal(await exists(path), false, "the moved file is gone from where it was");
+      assert.equal((await digest(await store.get("out/output.bin"))).sha256, sha256(first));
+      const stat = await store.stat("out/output.bin");
+      assert.equal(stat?.contentType, "application/x-test");
+      assert.equal(stat?.etag, info.etag);
+
+      const second = Buffer.from("a second, shorter version");
+      await writeFile(path, second);
+      const replaced = await store.moveFile("out/output.bin", path);
+      assert.notEqual(replaced.etag, info.etag);
+      assert.equal(await text(await store.get("out/output.bin")), second.toString());
+      assert.equal((await store.stat("out/output.bin"))?.contentType, undefined);
+      await rejectsWith(
+        () => store.moveFile("out/missing", join(scratch, "missing.bin")),
+        ErrorCodes.notFound,
+      );
+    });
+
+    test("moveFile refuses a file over maxBytes and leaves it where it was", async (store, scratch) => {
+      const path = join(scratch, "big.bin");
+      await writeFile(path, pseudoRandom(4096, 4));
+      await rejectsWith(
+        () => store.moveFile("out/big.bin", path, { maxBytes: 100 }),
+        ErrorCodes.inputTooLarge,
+      );
+      assert.equal(await store.stat("out/big.bin"), undefined);
+      assert.equal(await exists(path), true);
     });
 
     test("put over an existing key replaces its content", async (store) => {
@@ -225,6 +260,7 @@ export function blobStoreConformance(adapterName: string, open: () => Promise<Bl
       for (const key of invalidKeys) {
         await rejectsWith(() => store.put(key, Readable.from([Buffer.from("x")])), ErrorCodes.invalidKey);
         await rejectsWith(() => store.putFile(key, file), ErrorCodes.invalidKey);
+        await rejectsWith(() => store.moveFile(key, file), ErrorCodes.invalidKey);
         await rejectsWith(() => store.get(key), ErrorCodes.invalidKey);
         await rejectsWith(() => store.stat(key), ErrorCodes.invalidKey);
         await rejectsWith(() => store.delete(key), ErrorCodes.invalidKey);
@@ -474,6 +510,13 @@ async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
 
 async function text(stream: AsyncIterable<unknown>): Promise<string> {
   return (await bytesOf(stream)).toString("utf8");
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

@@ -188,6 +188,27 @@ describe("local blob store", () => {
     });
   });
 
+  it("[local] moveFile renames a file of the store's filesystem into place, and copies one with another link", async () => {
+    await withStore(async (store, root, outside) => {
+      const renamed = join(outside, "renamed.jpg");
+      await writeFile(renamed, "thumbnail bytes");
+      const inode = (await lstat(renamed)).ino;
+      await store.moveFile("jobs/j1/thumb/t1/thumb.jpg", renamed, { contentType: "image/jpeg" });
+      assert.equal((await lstat(join(root, "jobs", "j1", "thumb", "t1", "thumb.jpg"))).ino, inode);
+      assert.equal((await store.stat("jobs/j1/thumb/t1/thumb.jpg"))?.contentType, "image/jpeg");
+
+      // A second name would let whoever holds it change the stored bytes: such a file is copied.
+      const linked = join(outside, "linked.txt");
+      const other = join(outside, "other-name.txt");
+      await writeFile(linked, "linked bytes");
+      await link(linked, other);
+      await store.moveFile("linked.txt", linked);
+      assert.equal(await exists(linked), false);
+      await writeFile(other, "changed through the other name");
+      assert.equal(await readFile(join(root, "linked.txt"), "utf8"), "linked bytes");
+    });
+  });
+
   it("[local] stat never reports the metadata of a version that is not the one on disk", async () => {
     await withStore(async (store, root, outside) => {
       const first = await store.put("v", bytes("version one"), { contentType: "text/one" });

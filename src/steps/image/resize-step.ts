@@ -102,6 +102,7 @@ export const resizeStep = defineStep({
         await ctx.saveOutput(name, path, {
           contentType: imageContentTypes[params.format],
           meta: { width: info.width, height: info.height, format: params.format },
+          move: true,
         }),
       );
       ctx.progress((index + 1) / params.sizes.length);

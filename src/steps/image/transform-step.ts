@@ -53,6 +53,7 @@ export const transformStep = defineStep({
     const output = await ctx.saveOutput(name, path, {
       contentType: imageContentTypes[format],
       meta: { width: info.width, height: info.height, format },
+      move: true,
     });
     ctx.progress(1);
     return { outputs: [output] };

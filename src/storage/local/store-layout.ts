@@ -3,7 +3,7 @@ import { lstatSync, realpathSync } from "node:fs";
 import { lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
-import { errnoCode, fsyncDirectory } from "../durable-fs.js";
+import { type DirectorySyncs, errnoCode } from "../durable-fs.js";
 import { assertValidKey } from "../keys.js";
 
 /**
@@ -23,11 +23,16 @@ export const internalDirName = ".mediaflow";
 type InTheWay = "conflict" | "replace";
 
 export class StoreLayout {
+  /** Directories this process made whose entry in their parent may not be on disk yet. */
+  private readonly notYetDurable = new Set<string>();
+
   private constructor(
     /** The real path of the root (symlinks in the configured path resolved once, at open). */
     readonly root: string,
     readonly tmpDir: string,
     readonly metaDir: string,
+    /** The filesystem the store is on: a file elsewhere cannot be renamed into it. */
+    readonly device: bigint,
   ) {}
 
   static async open(rootDir: string): Promise<StoreLayout> {
@@ -39,6 +44,7 @@ export class StoreLayout {
         root,
         join(root, internalDirName, "tmp"),
         join(root, internalDirName, "meta"),
+        (await stat(root, { bigint: true })).dev,
       );
       await mkdir(layout.tmpDir, { recursive: true });
       await mkdir(layout.metaDir, { recursive: true });
@@ -122,29 +128,36 @@ export class StoreLayout {
    * so that nothing is ever created through a symlink pointing outside `base`, and returns the real path
    * of the parent. A file where a directory is needed is a conflict in the data tree (`a` exists and `a/b`
    * is written) and a stale leftover in the meta tree, where it is replaced.
+   *
+   * Nothing is fsynced here: the parent of every directory made is added to `syncs`, and so is the parent
+   * of one found that another put of this process made and has not yet made durable, so that when the
+   * caller flushes `syncs`, the whole path to the new parent is on disk whoever made it.
    */
-  async ensureParent(base: string, key: string, inTheWay: InTheWay): Promise<string> {
+  async ensureParent(base: string, key: string, inTheWay: InTheWay, syncs: DirectorySyncs): Promise<string> {
     const segments = key.split("/").slice(0, -1);
     let current = base;
     let index = 0;
+    // Below a directory this call just made, only a concurrent writer can have made anything: mkdir first
+    // there and look only when it fails, one operation per new level instead of two.
+    let madeCurrent = false;
     while (index < segments.length) {
       const next = join(current, segments[index] ?? "");
-      const stats = await lstat(next).catch((error: unknown) => {
-        if (errnoCode(error) === "ENOENT") return undefined;
-        throw error;
-      });
+      const stats = madeCurrent ? undefined : await lstat(next).catch(ignoreMissing);
       if (stats === undefined) {
         try {
           await mkdir(next);
-          await fsyncDirectory(current);
         } catch (error) {
           // Another writer made it first: look again.
           if (errnoCode(error) !== "EEXIST") throw error;
+          madeCurrent = false;
           continue;
         }
+        this.awaitDurable(next, current, syncs);
+        madeCurrent = true;
         current = next;
         index += 1;
       } else if (stats.isDirectory()) {
+        if (this.notYetDurable.has(next)) this.awaitDurable(next, current, syncs);
         current = next;
         index += 1;
       } else if (stats.isSymbolicLink()) {
@@ -160,6 +173,13 @@ export class StoreLayout {
       }
     }
     return current;
+  }
+
+  /** `dir` (in `parent`) is durable once `syncs` is flushed; until then other puts passing it help. */
+  private awaitDurable(dir: string, parent: string, syncs: DirectorySyncs): void {
+    this.notYetDurable.add(dir);
+    syncs.add(parent);
+    syncs.afterFlush(() => this.notYetDurable.delete(dir));
   }
 
   /** Removes the now-empty directories from `realParent` up to (not including) `base`. Best effort. */
@@ -213,6 +233,11 @@ export function conflict(key: string, blocking: string): PermanentError {
 
 function lastSegment(key: string): string {
   return key.slice(key.lastIndexOf("/") + 1);
+}
+
+function ignoreMissing(error: unknown): undefined {
+  if (errnoCode(error) === "ENOENT") return undefined;
+  throw error;
 }
 
 function isMissing(error: unknown): boolean {

@@ -1,4 +1,4 @@
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, unlink } from "node:fs/promises";
 import { addAbortSignal, Readable } from "node:stream";
 import {
   DeleteObjectCommand,
@@ -152,6 +152,15 @@ export class S3BlobStore implements BlobStore {
     } finally {
       stream.destroy();
     }
+  }
+
+  /** S3 has no rename from local disk: an upload, then the file is removed. */
+  async moveFile(key: string, path: string, options: PutOptions = {}): Promise<BlobInfo> {
+    const info = await this.putFile(key, path, options);
+    await unlink(path).catch((error: unknown) => {
+      if (errnoCode(error) !== "ENOENT") throw error;
+    });
+    return info;
   }
 
   private async store(

@@ -121,6 +121,7 @@ export const extractAudioStep = defineStep({
     });
     if (info.duration !== undefined) meta.duration = info.duration;
     const output = await ctx.saveOutput(`${params.name}.${format.extension}`, out, {
+      move: true,
       contentType: format.contentType,
       meta,
     });

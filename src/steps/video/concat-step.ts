@@ -235,6 +235,7 @@ export const concatStep = defineStep({
     }
     const made = await probeLocal(ctx, outPath);
     const output = await ctx.saveOutput("video.mp4", outPath, {
+      move: true,
       contentType: "video/mp4",
       meta: {
         duration: made.duration ?? 0,

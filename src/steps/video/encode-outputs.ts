@@ -65,7 +65,9 @@ export async function encodeOutputs(
     if (bitrate !== undefined) meta.bitrate = bitrate;
     if (info.video?.frameRate !== undefined) meta.frameRate = info.video.frameRate;
     if (info.audio !== undefined) meta.audioCodec = info.audio.codec;
-    stored.push(await ctx.saveOutput(output.name, path, { contentType: contentTypeFor(output.name), meta }));
+    stored.push(
+      await ctx.saveOutput(output.name, path, { contentType: contentTypeFor(output.name), meta, move: true }),
+    );
   }
   ctx.progress(1);
   return stored;

@@ -357,6 +357,8 @@ async function saveFolder(
     (a, b) => Number(b === first) - Number(a === first) || a.localeCompare(b),
   );
   const outputs: StepOutput[] = [];
-  for (const file of files) outputs.push(await ctx.saveOutput(`${prefix}/${file}`, join(dir, file)));
+  for (const file of files) {
+    outputs.push(await ctx.saveOutput(`${prefix}/${file}`, join(dir, file), { move: true }));
+  }
   return outputs;
 }

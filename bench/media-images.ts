@@ -17,28 +17,33 @@ import { Worker } from "../src/worker/worker.js";
 const thumbnailPipeline = fileURLToPath(new URL("../../pipelines/thumbnail.yaml", import.meta.url));
 
 export interface ImageBenchResult {
-  /** Every thumbnail made by `pipelines/thumbnail.yaml` jobs on a real engine and worker. */
-  mediaflowMs: number;
-  /** The same thumbnails from a plain sharp loop at the same concurrency: the floor mediaflow adds to. */
-  sharpMs: number;
+  /** Each round's time for every thumbnail made by `pipelines/thumbnail.yaml` jobs on a real engine. */
+  mediaflowMs: number[];
+  /** Each round's time for the same thumbnails from a plain sharp loop at the same concurrency. */
+  sharpMs: number[];
 }
 
 /**
- * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made twice with the same concurrency (one per
- * core): through mediaflow, and with sharp alone, each after the same short unreported warm-up. The difference is what the engine, the database and the
- * blob store cost per image.
+ * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made with the same concurrency (one per core)
+ * through mediaflow and with sharp alone, each after the same short unreported warm-up, `rounds` times,
+ * the two sides taking turns. The difference is what the engine, the database and the blob store cost.
  */
-export async function benchImages(options: { count?: number; dir: string }): Promise<ImageBenchResult> {
+export async function benchImages(options: {
+  count?: number;
+  dir: string;
+  rounds: number;
+}): Promise<ImageBenchResult> {
   const count = options.count ?? 200;
   const concurrency = availableParallelism();
   const inputs = await makePhotos(join(options.dir, "inputs"), count);
-  const mediaflowMs = await timeMediaflow(
-    await mkdtemp(join(options.dir, "mediaflow-")),
-    inputs,
-    concurrency,
-  );
-  const sharpMs = await timeSharp(await mkdtemp(join(options.dir, "sharp-")), inputs, concurrency);
-  return { mediaflowMs, sharpMs };
+  const result: ImageBenchResult = { mediaflowMs: [], sharpMs: [] };
+  for (let round = 0; round < options.rounds; round++) {
+    result.mediaflowMs.push(
+      await timeMediaflow(await mkdtemp(join(options.dir, "mediaflow-")), inputs, concurrency),
+    );
+    result.sharpMs.push(await timeSharp(await mkdtemp(join(options.dir, "sharp-")), inputs, concurrency));
+  }
+  return result;
 }
 
 /** Photos with detail in them (noise over a gradient), so the encoder has real work to do. */

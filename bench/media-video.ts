@@ -22,23 +22,24 @@ const RUNGS = [
 ] as const;
 
 export interface VideoBenchResult {
-  /** `video.ladder` (one decode) as a job on a real engine and worker, from job creation to success. */
-  mediaflowMs: number;
-  /** The same three renditions from one hand-written ffmpeg command: decode once, split, scale, encode. */
-  singleCommandMs: number;
-  /** Three ffmpeg runs one after the other, each decoding the source for its own rung. */
-  separateRunsMs: number;
+  /** Each round: `video.ladder` (one decode) as a job on a real engine and worker, creation to success. */
+  mediaflowMs: number[];
+  /** Each round: the same renditions from one hand-written ffmpeg command (decode once, split, scale). */
+  singleCommandMs: number[];
+  /** Each round: three ffmpeg runs one after the other, each decoding the source for its own rung. */
+  separateRunsMs: number[];
 }
 
 /**
  * A 3-rung ladder of a `seconds`-long 1080p clip, encoded three ways with the same encoder settings
  * (libx264 at `preset`, 2 s keyframes, AAC): through mediaflow, as the best single ffmpeg command, and as
- * three separate ffmpeg runs.
+ * three separate ffmpeg runs; `rounds` times, the three taking turns.
  */
 export async function benchVideoLadder(options: {
   dir: string;
   seconds: number;
   preset: string;
+  rounds: number;
 }): Promise<VideoBenchResult> {
   const source = join(options.dir, "source.mp4");
   await ffmpeg([
@@ -62,16 +63,18 @@ export async function benchVideoLadder(options: {
     "aac",
     source,
   ]);
-  const mediaflowMs = await timeMediaflow(
-    await mkdtemp(join(options.dir, "mediaflow-")),
-    source,
-    options.preset,
-  );
-  const singleCommandMs = await timed(() => ffmpeg(singleCommand(source, options)));
-  const separateRunsMs = await timed(async () => {
-    for (const rung of RUNGS) await ffmpeg(oneRung(source, rung, options));
-  });
-  return { mediaflowMs, singleCommandMs, separateRunsMs };
+  const result: VideoBenchResult = { mediaflowMs: [], singleCommandMs: [], separateRunsMs: [] };
+  for (let round = 0; round < options.rounds; round++) {
+    const dir = await mkdtemp(join(options.dir, "mediaflow-"));
+    result.mediaflowMs.push(await timeMediaflow(dir, source, options.preset));
+    result.singleCommandMs.push(await timed(() => ffmpeg(singleCommand(source, options))));
+    result.separateRunsMs.push(
+      await timed(async () => {
+        for (const rung of RUNGS) await ffmpeg(oneRung(source, rung, options));
+      }),
+    );
+  }
+  return result;
 }
 
 /** The reference: what a person who knows ffmpeg would type for a one-decode ladder. */

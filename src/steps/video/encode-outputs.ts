@@ -51,10 +51,13 @@ export async function encodeOutputs(
   });
 
   const tools = await mediaTools();
+  // Side by side: each probe is mostly ffprobe starting up.
+  const infos = await Promise.all(files.map((path) => probeMedia(tools, path, { signal: ctx.signal })));
   const stored: StepOutput[] = [];
   for (const [index, output] of outputs.entries()) {
     const path = files[index] ?? "";
-    const info = await probeMedia(tools, path, { signal: ctx.signal });
+    const info = infos[index];
+    if (info === undefined) throw new Error(`output ${index} was not probed`);
     const meta: JsonObject = {
       width: info.video?.width ?? output.plan.size.width,
       height: info.video?.height ?? output.plan.size.height,

@@ -278,3 +278,18 @@ export function jobProgress(state: JobProjection): number {
   );
   return total / steps.length;
 }
+
+/**
+ * A copy that `applyEvent` can change without touching the original: the job, each step and a map step's
+ * list of part results are copied; what it only ever replaces (results, errors, the definition) is shared.
+ */
+export function copyProjection({ job, steps }: JobProjection): JobProjection {
+  const copied: Record<string, StepState> = {};
+  for (const [name, step] of Object.entries(steps)) {
+    copied[name] = {
+      ...step,
+      parts: step.parts === null ? null : { count: step.parts.count, results: [...step.parts.results] },
+    };
+  }
+  return { job: { ...job }, steps: copied };
+}

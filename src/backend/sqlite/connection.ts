@@ -68,19 +68,44 @@ interface PendingTransaction {
   reject: (reason: unknown) => void;
 }
 
+/** What the writer tells a cache of the database's contents, so that nothing cached outlives a rollback. */
+export interface TransactionHooks {
+  /** A transaction began; `changedElsewhere`: another connection committed since the previous one. */
+  began(changedElsewhere: boolean): void;
+  /** One caller's work is about to run, in a savepoint of its own. */
+  beganWork(): void;
+  /** That work threw and its savepoint was rolled back. */
+  rolledBackWork(): void;
+  /** The whole transaction was rolled back: its commit failed. */
+  rolledBack(): void;
+}
+
+const noHooks: TransactionHooks = {
+  began: () => {},
+  beganWork: () => {},
+  rolledBackWork: () => {},
+  rolledBack: () => {},
+};
+
 /**
  * SQLite has one writer at a time, so transactions are queued and run one after the other on one
  * connection. Transactions that queue up while a commit is in progress run together in the next one, each
- * in a savepoint of its own (group commit): a commit costs an fsync (about 0.6 ms on our machines), so
- * sharing it is what lets many workers record results at once. A transaction that throws rolls back its
- * own savepoint only; each caller's promise settles after the commit that made its writes durable.
+ * in a savepoint of its own (group commit), and so do those queued while that one's work runs: a commit
+ * costs an fsync (0.5 to 1 ms on our machines), so sharing it is what lets many workers record results at
+ * once. A transaction that throws rolls back its own savepoint only; each caller's promise settles after
+ * the commit that made its writes durable.
  */
 export class SqliteWriter {
   private readonly queue: PendingTransaction[] = [];
   private running = false;
   private idleWaiters: (() => void)[] = [];
+  /** SQLite's count of other connections' commits, as of this writer's last transaction. */
+  private dataVersion: number | undefined;
 
-  constructor(private readonly db: SqliteDatabase) {}
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly hooks: TransactionHooks = noHooks,
+  ) {}
 
   run<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -94,9 +119,7 @@ export class SqliteWriter {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        await this.runBatch(this.queue.splice(0, maxBatch));
-      }
+      while (this.queue.length > 0) await this.runBatch();
     } finally {
       this.running = false;
       for (const wake of this.idleWaiters.splice(0)) wake();
@@ -109,16 +132,25 @@ export class SqliteWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async runBatch(batch: PendingTransaction[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+  private async runBatch(): Promise<void> {
     try {
       this.db.exec("BEGIN IMMEDIATE");
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      for (const item of this.queue.splice(0, maxBatch)) item.reject(error);
       return;
     }
-    for (const item of batch) {
+    const version = this.db.pragma("data_version", { simple: true }) as number;
+    this.hooks.began(version !== this.dataVersion);
+    this.dataVersion = version;
+    const batch: PendingTransaction[] = [];
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    // Work queued while earlier work of this batch runs (its awaits let other callers go on) joins it.
+    while (batch.length < maxBatch) {
+      const item = this.queue.shift();
+      if (item === undefined) break;
+      batch.push(item);
       this.db.exec("SAVEPOINT work");
+      this.hooks.beganWork();
       try {
         const value = await item.work();
         this.db.exec("RELEASE work");
@@ -126,6 +158,7 @@ export class SqliteWriter {
       } catch (error) {
         this.db.exec("ROLLBACK TO work");
         this.db.exec("RELEASE work");
+        this.hooks.rolledBackWork();
         outcomes.push({ ok: false, value: error });
       }
     }
@@ -133,6 +166,7 @@ export class SqliteWriter {
       this.db.exec("COMMIT");
     } catch (error) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      this.hooks.rolledBack();
       for (const item of batch) item.reject(error);
       return;
     }

@@ -8,6 +8,7 @@ import {
 import { expiresAtOf } from "../../pipeline/retention.js";
 import type { JobFilter, JobSummary, NewJob } from "../backend.js";
 import type { SqliteDatabase } from "./connection.js";
+import type { ProjectionCache } from "./projection-cache.js";
 
 interface JobRow {
   seq: number;
@@ -27,8 +28,11 @@ interface JobRow {
   last_seq: number;
 }
 
-/** The projection tables' statements: jobs and their steps. */
-export function jobStatements(db: SqliteDatabase) {
+/**
+ * The projection tables' statements: jobs and their steps. With a cache (the writer's connection only),
+ * loads are served from it and saves kept in it.
+ */
+export function jobStatements(db: SqliteDatabase, cache?: ProjectionCache) {
   const insert = db.prepare(`INSERT INTO jobs
     (id, tenant, idempotency_key, pipeline_name, priority, definition, status, created_at)
     VALUES (@id, @tenant, @idempotencyKey, @pipelineName, @priority, @definition, 'queued', @createdAt)
@@ -43,6 +47,14 @@ export function jobStatements(db: SqliteDatabase) {
     ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`);
 
   function load(jobId: string): JobProjection | undefined {
+    const cached = cache?.get(jobId);
+    if (cached !== undefined) return cached;
+    const loaded = loadStored(jobId);
+    if (loaded !== undefined) cache?.set(loaded);
+    return loaded;
+  }
+
+  function loadStored(jobId: string): JobProjection | undefined {
     const row = byId.get(jobId) as JobRow | undefined;
     if (row === undefined) return undefined;
     const job = jobFromRow(row);
@@ -86,6 +98,7 @@ export function jobStatements(db: SqliteDatabase) {
         const step = state.steps[name];
         if (step !== undefined) upsertStep.run(job.id, name, step.status, JSON.stringify(step));
       }
+      cache?.set(state);
     },
     list(filter: JobFilter): JobSummary[] {
       const where = ["1 = 1"];

@@ -16,11 +16,20 @@ import { sqliteApiKeyStore } from "./api-keys.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
 import { eventStatements } from "./events.js";
 import { jobStatements } from "./jobs.js";
+import { ProjectionCache } from "./projection-cache.js";
 import { queueStatements } from "./queue.js";
 import { sqliteRetentionStore } from "./retention.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
 import { sqliteUploadStore } from "./uploads.js";
 import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
+
+/**
+ * How many steps' state the writer keeps, summed over jobs. A job is read at each claim and result; this
+ * keeps every job of a backlog of 20,000 one-step jobs (about 20 MB of heap, measured) or 2,000 ten-step
+ * ones, so that most reads are served from memory: with 10,000 queued one-step jobs it cut the engine's
+ * CPU per job by a fifth, where 2,000 jobs (evicted before their claim) saved a twentieth.
+ */
+const projectionCacheSteps = 20_000;
 
 const capabilities: BackendCapabilities = Object.freeze({
   singleWriter: true,
@@ -56,8 +65,9 @@ class SqliteBackend implements Backend {
     private readonly writerDb: SqliteDatabase,
     private readonly readerDb: SqliteDatabase,
   ) {
-    this.writer = new SqliteWriter(writerDb);
-    this.tx = transactionOps(writerDb);
+    const cache = new ProjectionCache(projectionCacheSteps);
+    this.writer = new SqliteWriter(writerDb, cache);
+    this.tx = transactionOps(writerDb, cache);
     this.reads = readOps(readerDb);
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
     this.uploads = sqliteUploadStore(writerDb, this.writer, readerDb);
@@ -83,8 +93,8 @@ class SqliteBackend implements Backend {
   }
 }
 
-function transactionOps(db: SqliteDatabase): BackendTransaction {
-  const jobs = jobStatements(db);
+function transactionOps(db: SqliteDatabase, cache: ProjectionCache): BackendTransaction {
+  const jobs = jobStatements(db, cache);
   const queue = queueStatements(db);
   const events = eventStatements(db);
   const webhooks = webhookStatements(db);

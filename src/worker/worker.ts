@@ -52,6 +52,8 @@ export class Worker {
   private keeping = false;
   /** Slots promised to claims under way, so two claims never fill the same slot. */
   private reserved = 0;
+  /** Runs whose result is being recorded; their slots are free (see freeSlots). */
+  private readonly finishing = new Set<TaskRun>();
   private readonly onWork = (runAt: number) => this.scheduleWake(runAt);
   private readonly onRevoked = (taskIds: number[]) => this.revoke(taskIds);
 
@@ -164,14 +166,18 @@ export class Worker {
     }
   }
 
-  /** What a claim may take now; `finishing` is a run whose slot its own result is about to free. */
-  private freeSlots(finishing?: TaskRun): { limit: number; stepTypes: string[] } {
+  /**
+   * What a claim may take now. Runs recording their result (`finishing`) no longer hold their slots:
+   * each result's own claim reserves what it takes, so slots freed by several results at once are all
+   * refilled by those results' claims, not left to the claim loop.
+   */
+  private freeSlots(): { limit: number; stepTypes: string[] } {
     const { catalog, concurrency, typeConcurrency = {} } = this.options;
-    const busy = this.runs.size - (finishing === undefined ? 0 : 1);
+    const busy = this.runs.size - this.finishing.size;
     let limit = concurrency - busy - this.reserved;
     const running = new Map<string, number>();
     for (const run of this.runs.values()) {
-      if (run === finishing) continue;
+      if (this.finishing.has(run)) continue;
       running.set(run.claim.spec.use, (running.get(run.claim.spec.use) ?? 0) + 1);
     }
     const stepTypes: string[] = [];
@@ -211,13 +217,15 @@ export class Worker {
     this.runs.set(claim.lease.taskId, run);
     void run.done.finally(() => {
       this.runs.delete(claim.lease.taskId);
+      this.finishing.delete(run);
       this.wakeup.wake();
     });
   }
 
   private nextClaim(finishing: TaskRun): ClaimOptions | undefined {
+    this.finishing.add(finishing);
     if (this.state !== "running") return undefined;
-    const { limit, stepTypes } = this.freeSlots(finishing);
+    const { limit, stepTypes } = this.freeSlots();
     if (limit <= 0) return undefined;
     this.reserved += limit;
     return { workerId: this.id, limit, stepTypes, leaseMs: this.options.leaseMs };

@@ -35,7 +35,22 @@ const writeStep = defineStep({
   },
 });
 
-const catalog = makeCatalog([...utilSteps, hangStep, writeStep]);
+/** Counts the steps of its type running at once, and the most seen. */
+const running = { now: 0, most: 0 };
+const countedStep = defineStep({
+  type: "test.counted",
+  description: "runs for a few milliseconds, counting how many of its kind run at once",
+  params: z.object({ ms: z.number() }),
+  async run(ctx) {
+    running.now++;
+    running.most = Math.max(running.most, running.now);
+    await new Promise((resolve) => setTimeout(resolve, ctx.params.ms));
+    running.now--;
+    return {};
+  },
+});
+
+const catalog = makeCatalog([...utilSteps, hangStep, writeStep, countedStep]);
 
 describe("worker", () => {
   it("runs independent steps in parallel and a fan-in step after both", async () => {
@@ -61,6 +76,26 @@ describe("worker", () => {
           events.some((e) => e.type === "step.progress" && e.step === "a"),
           "progress was recorded",
         );
+      } finally {
+        await fixture.close();
+      }
+    });
+  });
+
+  it("never runs more steps at once than its concurrency when many finish together", async () => {
+    await withTempDir("worker", async (dir) => {
+      const fixture = await openEngineFixture(dir, catalog);
+      try {
+        running.most = 0;
+        const spec = pipeline({ a: { use: "test.counted", with: { ms: 5 } } });
+        const jobs = await Promise.all(
+          Array.from({ length: 80 }, () => fixture.engine.createJob({ pipeline: spec, input: null })),
+        );
+        fixture.worker({ concurrency: 4 }).start();
+        for (const { job } of jobs) {
+          assert.equal((await waitForJob(fixture.engine, job.job.id, 10_000)).job.status, "succeeded");
+        }
+        assert.equal(running.most, 4, "four at a time, never more");
       } finally {
         await fixture.close();
       }

@@ -8,6 +8,7 @@ import { openSqliteBackend } from "../src/backend/sqlite/sqlite-backend.js";
 import { Engine } from "../src/engine/engine.js";
 import { finishedJobStatuses } from "../src/engine/projection.js";
 import { parsePipeline } from "../src/pipeline/parse-pipeline.js";
+import { checkMediaTools } from "../src/runtime/check-media-tools.js";
 import { builtinCatalog } from "../src/steps/builtin-steps.js";
 import { createLocalBlobStore } from "../src/storage/local/local-blob-store.js";
 import { Worker } from "../src/worker/worker.js";
@@ -152,11 +153,12 @@ async function timeMediaflow(dir: string, source: string, preset: string): Promi
   const backend = await openSqliteBackend(join(dir, "mediaflow.db"));
   const storage = await createLocalBlobStore(join(dir, "blobs"));
   const engine = new Engine({ backend, catalog });
+  const log = pino({ level: "silent" });
   const worker = new Worker({
     engine,
     catalog,
     storage,
-    log: pino({ level: "silent" }),
+    log,
     concurrency: 1,
     leaseMs: 30_000,
     pollMs: 50,
@@ -166,6 +168,8 @@ async function timeMediaflow(dir: string, source: string, preset: string): Promi
   });
   try {
     const info = await storage.putFile("inputs/bench/source.mp4", source);
+    // As `mediaflow worker` does before it takes work: find the tools and their encoders once.
+    await checkMediaTools(log);
     worker.start();
     const start = performance.now();
     const { job } = await engine.createJob({

@@ -215,9 +215,11 @@ const firstRetryDelayMs = 25;
  * that should walk an index in order and stop at their LIMIT (claims, expired leases, due deliveries).
  * A queue table changes faster than its statistics (a fresh one has none), and with too low a row
  * estimate the planner chose to read every runnable task and sort them: 2.7 ms a claim with 4,000
- * queued, growing with the queue. Sorting stays possible where nothing else can give the order.
+ * queued, growing with the queue. Sorting stays possible where nothing else gives the order, but
+ * priced so high that the plan's cost would pass the JIT threshold: JIT off too (it took 185 ms to
+ * compile what then ran in 0.1 ms; statements here are never big enough for it to pay).
  */
-const transactionSettings = "SET LOCAL enable_sort = off";
+const transactionSettings = "SET LOCAL enable_sort = off; SET LOCAL jit = off";
 
 /** One attempt at a transaction. */
 export interface TransactionAttempt {

@@ -75,9 +75,12 @@ export class TaskRun {
     const type = deps.catalog.get(claim.spec.use);
     const timeoutMs = claim.spec.timeoutMs ?? type?.defaultTimeoutMs ?? deps.defaultTimeoutMs;
     const timer = setTimeout(() => this.abort(new StepTimeoutError(timeoutMs)), timeoutMs);
-    // Random too: several databases (and so several task 1s) may share one temp directory.
-    const unique = `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`;
-    const workDir = new LazyDirectory(join(deps.tmpDir, `task-${unique}`));
+    // Random too: several databases (and so several task 1s) may share one temp directory. Named only
+    // when a step asks for it: most utility steps never do, and the random bytes cost a system call.
+    const workDir = new LazyDirectory(() => {
+      const unique = `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`;
+      return join(deps.tmpDir, `task-${unique}`);
+    });
     try {
       if (type === undefined) {
         throw new PermanentError(
@@ -207,19 +210,20 @@ export class TaskRun {
  * engine's cost per job in the benchmark. The lease token in the name keeps two attempts apart.
  */
 class LazyDirectory {
-  private created = false;
+  private location: string | undefined;
 
-  constructor(private readonly location: string) {}
+  constructor(private readonly name: () => string) {}
 
   path(): string {
-    if (!this.created) {
-      mkdirSync(this.location, { recursive: true });
-      this.created = true;
+    if (this.location === undefined) {
+      const location = this.name();
+      mkdirSync(location, { recursive: true });
+      this.location = location;
     }
     return this.location;
   }
 
   async remove(): Promise<void> {
-    if (this.created) await rm(this.location, { recursive: true, force: true });
+    if (this.location !== undefined) await rm(this.location, { recursive: true, force: true });
   }
 }

@@ -41,8 +41,6 @@ export type BackendKind = "sqlite" | "postgres";
 
 /** What differs between backends, as data, each with the reason it matters. */
 export interface BackendCapabilities {
-  /** One writer at a time (SQLite): the adapter serialises transactions and may batch them in one commit. */
-  singleWriter: boolean;
   /** Claims can skip rows other transactions hold (PostgreSQL `FOR UPDATE SKIP LOCKED`). */
   supportsSkipLocked: boolean;
   /** Other processes can be woken when work is enqueued (PostgreSQL LISTEN/NOTIFY); else they poll. */

@@ -20,8 +20,8 @@ export interface BackendHarness {
 
 /** What each adapter must declare about itself: a new adapter does not compile until it states these. */
 export const expectedCapabilities: Record<BackendKind, BackendCapabilities> = {
-  sqlite: { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false },
-  postgres: { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true },
+  sqlite: { supportsSkipLocked: false, supportsListenNotify: false },
+  postgres: { supportsSkipLocked: true, supportsListenNotify: true },
 };
 
 interface Fixture {

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { QueryResultRow } from "pg";
-import type { JobProjection } from "../../engine/projection.js";
+import { copyProjection, type JobProjection } from "../../engine/projection.js";
 import type {
   ApiKeyStore,
   Backend,
@@ -44,7 +44,6 @@ import { addDefaultWebhook, addWebhook, postgresWebhookOutbox } from "./webhooks
 import { WorkListener } from "./work-listener.js";
 
 const capabilities: BackendCapabilities = Object.freeze({
-  singleWriter: false,
   supportsSkipLocked: true,
   supportsListenNotify: true,
 });
@@ -173,9 +172,9 @@ function transactionOps(
     addDefaultWebhook: (jobId, tenant) => addDefaultWebhook(db, jobId, tenant),
     async lockJob(jobId) {
       const held = locked.get(jobId);
-      if (held !== undefined) return structuredClone(held);
+      if (held !== undefined) return copyProjection(held);
       const state = await lockJob(db, jobId);
-      if (state !== undefined) locked.set(jobId, structuredClone(state));
+      if (state !== undefined) locked.set(jobId, copyProjection(state));
       return state;
     },
     async appendEvents(events, projections = []) {
@@ -187,7 +186,7 @@ function transactionOps(
       );
       for (const { state } of projections) {
         state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
-        locked.set(state.job.id, structuredClone(state));
+        locked.set(state.job.id, copyProjection(state));
       }
       return appended;
     },

@@ -32,7 +32,6 @@ import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
 const projectionCacheSteps = 20_000;
 
 const capabilities: BackendCapabilities = Object.freeze({
-  singleWriter: true,
   supportsSkipLocked: false,
   supportsListenNotify: false,
 });

@@ -6,6 +6,7 @@ import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
 import type { BlobInfo, BlobStore, ByteRange, GetOptions, PutOptions } from "../blob-store.js";
+import { assertValidRange } from "../byte-range.js";
 import {
   DirectorySyncs,
   errnoCode,
@@ -433,13 +434,7 @@ async function openRegularFile(path: string, key: string): Promise<OpenBlob | un
 function byteRange(key: string, range: ByteRange | undefined, size: number): Required<ByteRange> | undefined {
   if (range === undefined) return undefined;
   const { start, end } = range;
-  if (
-    !Number.isSafeInteger(start) ||
-    start < 0 ||
-    (end !== undefined && (!Number.isSafeInteger(end) || end < start))
-  ) {
-    throw new PermanentError(ErrorCodes.invalidArgument, `invalid byte range ${JSON.stringify(range)}`);
-  }
+  assertValidRange(range);
   if (start >= size) {
     throw new PermanentError(
       ErrorCodes.rangeNotSatisfiable,

@@ -23,6 +23,7 @@ import type {
   GetOptions,
   PutOptions,
 } from "../blob-store.js";
+import { assertValidRange } from "../byte-range.js";
 import { errnoCode, writeStreamAtomically } from "../durable-fs.js";
 import { assertValidKey } from "../keys.js";
 import { StoreLifecycle } from "../store-lifecycle.js";
@@ -389,13 +390,7 @@ function describe(key: string, head: HeadObjectCommandOutput): BlobInfo {
 /** The HTTP Range header for a port range; S3 itself clamps an end past the last byte. */
 function httpRange(range: ByteRange): string {
   const { start, end } = range;
-  if (
-    !Number.isSafeInteger(start) ||
-    start < 0 ||
-    (end !== undefined && (!Number.isSafeInteger(end) || end < start))
-  ) {
-    throw new PermanentError(ErrorCodes.invalidArgument, `invalid byte range ${JSON.stringify(range)}`);
-  }
+  assertValidRange(range);
   return `bytes=${start}-${end ?? ""}`;
 }
 

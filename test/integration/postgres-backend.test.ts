@@ -4,7 +4,12 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Backend } from "../../src/backend/backend.js";
-import { classifyFailure, connectionConfig } from "../../src/backend/postgres/connection.js";
+import {
+  classifyFailure,
+  connectionConfig,
+  preparedStatements,
+  transactionSettings,
+} from "../../src/backend/postgres/connection.js";
 import { migrate, migrations } from "../../src/backend/postgres/migrations.js";
 import { openPostgresBackend } from "../../src/backend/postgres/postgres-backend.js";
 import { Engine } from "../../src/engine/engine.js";
@@ -528,6 +533,45 @@ function postgresTests(url: string): void {
     });
   });
 
+  describe("postgres plans", () => {
+    it("[postgres] in a transaction, every prepared statement's generic plan reads by index, even before the tables have statistics", async () => {
+      await withSchema(async (schema) => {
+        // Opening the backend migrates the schema; its tables are new and have never been analyzed.
+        await withBackend(schema, async () => {});
+        const client = new pg.Client(connectionConfig(url, schema, "test"));
+        await client.connect();
+        try {
+          await client.query(`BEGIN; ${transactionSettings}`);
+          assert.ok(preparedStatements.size >= 8, "the backend's statements are registered");
+          for (const { name, text } of preparedStatements.values()) {
+            await client.query(`PREPARE ${name} AS ${text}`);
+            const { rows } = await client.query<{ count: number }>(
+              "SELECT cardinality(parameter_types) AS count FROM pg_prepared_statements WHERE name = $1",
+              [name],
+            );
+            const count = rows[0]?.count ?? 0;
+            const args = count === 0 ? "" : `(${Array.from({ length: count }, () => "NULL").join(", ")})`;
+            const explained = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+              `EXPLAIN (FORMAT JSON) EXECUTE ${name}${args}`,
+            );
+            const plan = explained.rows[0]?.["QUERY PLAN"][0].Plan;
+            assert.ok(plan !== undefined, `${name} has a plan`);
+            const whole = planNodes(plan)
+              .filter((node) => ["Seq Scan", "Hash Join", "Merge Join"].includes(node["Node Type"]))
+              .map(
+                (node) =>
+                  `${node["Node Type"]}${node["Relation Name"] ? ` on ${node["Relation Name"]}` : ""}`,
+              );
+            assert.deepEqual(whole, [], `${name} reads whole tables: ${whole.join(", ")}`);
+          }
+        } finally {
+          await client.query("ROLLBACK");
+          await client.end();
+        }
+      });
+    });
+  });
+
   describe("postgres wake-ups", () => {
     /** Resolves true on the listener's next call, false after `ms`. */
     const nextWake = (backend: Backend, ms: number) =>
@@ -629,4 +673,14 @@ function postgresTests(url: string): void {
       });
     });
   });
+}
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  Plans?: PlanNode[];
+}
+
+function planNodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(planNodes)];
 }

@@ -23,8 +23,14 @@ export interface PreparedCall extends PreparedStatement {
   values: unknown[];
 }
 
+/** Every statement prepared by name, so that one name never stands for two texts and tests can see them all. */
+export const preparedStatements = new Map<string, PreparedStatement>();
+
 export function prepared(name: string, text: string): PreparedStatement {
-  return { name: `mediaflow_${name}`, text };
+  const statement = { name: `mediaflow_${name}`, text };
+  if (preparedStatements.has(statement.name)) throw new Error(`${statement.name} is prepared twice`);
+  preparedStatements.set(statement.name, statement);
+  return statement;
 }
 
 export interface PoolSettings {
@@ -211,15 +217,30 @@ const maxAttempts = 5;
 const firstRetryDelayMs = 25;
 
 /**
- * Sent with every BEGIN, in the same message. Statements in transactions here are queue operations
- * that should walk an index in order and stop at their LIMIT (claims, expired leases, due deliveries).
- * A queue table changes faster than its statistics (a fresh one has none), and with too low a row
- * estimate the planner chose to read every runnable task and sort them: 2.7 ms a claim with 4,000
- * queued, growing with the queue. Sorting stays possible where nothing else gives the order, but
- * priced so high that the plan's cost would pass the JIT threshold: JIT off too (it took 185 ms to
- * compile what then ran in 0.1 ms; statements here are never big enough for it to pay).
+ * Sent with every BEGIN, in the same message. Statements in transactions here are queue operations that
+ * touch a handful of rows by key or walk an index in order up to a LIMIT (claims, locks, appends, expired
+ * leases, due deliveries). Queue tables change faster than their statistics, and the planner priced them
+ * as they were when last analyzed (a fresh table looks like a few hundred rows):
+ * - it sorted the whole queue for a claim instead of walking the index: 2.7 ms a claim with 4,000 queued;
+ * - a prepared statement's generic plan, made once per connection while the tables were small, kept
+ *   reading every task and every job (sequential scans, hash joins) for each append as the tables grew:
+ *   0.2 ms an append at 2,000 jobs, 0.65 ms at 6,000.
+ * So sorts, sequential scans, hash and merge joins are priced out: each stays possible where nothing else
+ * can do the work, but an index wins wherever there is one. A statement then runs its generic plan from the
+ * first call: with those prices it is the plan made for the call's values, and by default the server
+ * plans each call anew while it weighs the two (0.4 ms a call for the append). JIT is off: pricing plans
+ * out pushes their cost past its threshold (it took 185 ms to compile what then ran in 0.1 ms).
  */
-const transactionSettings = "SET LOCAL enable_sort = off; SET LOCAL jit = off";
+export const transactionSettings = [
+  "enable_sort = off",
+  "enable_seqscan = off",
+  "enable_hashjoin = off",
+  "enable_mergejoin = off",
+  "plan_cache_mode = force_generic_plan",
+  "jit = off",
+]
+  .map((setting) => `SET LOCAL ${setting}`)
+  .join("; ");
 
 /** One attempt at a transaction. */
 export interface TransactionAttempt {

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Logger } from "pino";
-import type { ClaimedTask, ClaimOptions, Engine } from "../engine/engine.js";
+import type { ClaimedTask, Engine } from "../engine/engine.js";
 import {
   coerceError,
   ErrorCodes,
@@ -27,12 +27,8 @@ export interface TaskRunDependencies {
   tmpDir: string;
   leaseMs: number;
   defaultTimeoutMs: number;
-  /** What to claim in the same transaction as this task's result (the slot it frees), if anything. */
-  nextClaim(run: TaskRun): ClaimOptions | undefined;
-  /** Tasks claimed along with a result, for the worker to start. */
-  onClaimed(claims: ClaimedTask[]): void;
-  /** The slots `nextClaim` reserved are settled (started or not claimed). */
-  releaseReservation(slots: number): void;
+  /** The step has returned and only its result is left to record: its slot can be refilled meanwhile. */
+  finishing(run: TaskRun): void;
 }
 
 /**
@@ -99,12 +95,8 @@ export class TaskRun {
       this.throwIfAborted();
       if (isSplitRequest(outcome)) await deps.engine.splitTask(claim.lease, outcome.split);
       else {
-        const next = deps.nextClaim(this);
-        try {
-          deps.onClaimed(await deps.engine.completeTask(claim.lease, outcome, next));
-        } finally {
-          if (next !== undefined) deps.releaseReservation(next.limit);
-        }
+        deps.finishing(this);
+        await deps.engine.completeTask(claim.lease, outcome);
       }
     } catch (thrown) {
       await this.recordFailure(thrown);

@@ -77,13 +77,48 @@ export async function encodeOutputs(
 }
 
 /**
- * `[0:v:0]` → optional pre-filter → split into N → each output's scale chain. One output needs no split.
- * Labels are fixed strings and the chains come from numbers mediaflow computed, never from user text.
+ * `[0:v:0]` → optional pre-filter → each output's scale chain, where an output is scaled from the
+ * smallest other output at least as large with the same frame rate (a cascade: 1080p → 720p → 360p), so
+ * each scaler reads fewer pixels than the source's; outputs that feed others are split. Labels are fixed
+ * strings and the chains come from numbers mediaflow computed, never from user text.
  */
-function filterGraph(outputs: readonly PlannedOutput[], preFilter: string | undefined): string {
+export function filterGraph(outputs: readonly Pick<PlannedOutput, "plan">[], preFilter?: string): string {
+  const parents = outputs.map((_, index) => cascadeParent(outputs, index));
+  const childrenOf = (parent: number | undefined) =>
+    outputs.flatMap((_, index) => (parents[index] === parent ? [index] : []));
+  const labels = (indexes: number[]) => indexes.map((index) => `[c${index}]`).join("");
   const head = preFilter === undefined ? "[0:v:0]" : `[0:v:0]${preFilter},`;
-  if (outputs.length === 1) return `${head}${outputs[0]?.plan.filterChain}[v0]`;
-  const splits = outputs.map((_, index) => `[s${index}]`).join("");
-  const chains = outputs.map((output, index) => `[s${index}]${output.plan.filterChain}[v${index}]`);
-  return [`${head}split=${outputs.length}${splits}`, ...chains].join(";");
+  const roots = childrenOf(undefined);
+  const chains: string[] = [];
+  if (roots.length > 1) chains.push(`${head}split=${roots.length}${labels(roots)}`);
+  outputs.forEach((output, index) => {
+    const input = roots.length === 1 && roots[0] === index ? head : `[c${index}]`;
+    const children = childrenOf(index);
+    const split = children.length === 0 ? "" : `,split=${children.length + 1}`;
+    chains.push(`${input}${output.plan.filterChain}${split}[v${index}]${labels(children)}`);
+  });
+  return chains.join(";");
+}
+
+/** Bigger first, then in the given order: the order parents are chosen in, so there is no cycle. */
+function comesBefore(outputs: readonly Pick<PlannedOutput, "plan">[], a: number, b: number): boolean {
+  const sizeA = outputs[a]?.plan.size;
+  const sizeB = outputs[b]?.plan.size;
+  if (sizeA === undefined || sizeB === undefined) return false;
+  const areaA = sizeA.width * sizeA.height;
+  const areaB = sizeB.width * sizeB.height;
+  return areaA !== areaB ? areaA > areaB : a < b;
+}
+
+function cascadeParent(outputs: readonly Pick<PlannedOutput, "plan">[], index: number): number | undefined {
+  const own = outputs[index]?.plan;
+  if (own === undefined) return undefined;
+  let parent: number | undefined;
+  outputs.forEach(({ plan }, candidate) => {
+    if (candidate === index || !comesBefore(outputs, candidate, index)) return;
+    const covers = plan.size.width >= own.size.width && plan.size.height >= own.size.height;
+    if (!covers || plan.fps !== own.fps) return;
+    if (parent === undefined || comesBefore(outputs, parent, candidate)) parent = candidate;
+  });
+  return parent;
 }

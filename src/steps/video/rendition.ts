@@ -45,6 +45,8 @@ export interface RenditionPlan {
   size: Dimensions;
   container: Container;
   extension: string;
+  /** The frame-rate cap its filters apply, if any. */
+  fps: number | undefined;
   /** Comma-joined filters for this output's video, after any transform the step applies first. */
   filterChain: string;
   /** Codec, audio and container options: everything between the -map options and the file name. */
@@ -110,6 +112,7 @@ export function planRendition(
     size,
     container,
     extension: container,
+    fps,
     filterChain: videoFilters(size, fps).join(","),
     outputArgs,
     hasAudio,

@@ -132,7 +132,8 @@ export interface BackendTransaction {
   enqueueTasks(tasks: readonly NewTask[]): Promise<void>;
   /**
    * Claims up to `limit` runnable tasks in one statement: highest priority first, then the longest
-   * runnable; each gets a new lease token, an attempt, and a lease until `now + leaseMs`.
+   * runnable; each gets a new lease token, an attempt, and a lease until `now + leaseMs`. The claimed
+   * tasks' jobs are locked with them, so a claim comes first in its transaction, before any other lock.
    */
   claimTasks(request: ClaimRequest): Promise<TaskRecord[]>;
   /** Loads a task and holds it until the transaction ends. */

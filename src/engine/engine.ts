@@ -91,7 +91,7 @@ export class Engine {
    * Results waiting to be recorded together. Two batches at a time: one commits while the next gathers
    * what finishes meanwhile, and one slow commit does not hold up every worker slot.
    */
-  private readonly completions = new BatchQueue<Completion, ClaimedTask[]>(
+  private readonly completions = new BatchQueue<Completion, void>(
     (items) => this.completeBatch(items),
     2,
     100,
@@ -221,33 +221,27 @@ export class Engine {
     });
   }
 
-  /**
-   * Records a task's result. With `next`, the same transaction also claims the worker's next tasks: one
-   * commit instead of two per task, and the slot is refilled without waiting for the claim loop. Results
-   * recorded at about the same time share a transaction (see `completeBatch`).
-   */
-  completeTask(lease: Lease, result: StepResult, next?: ClaimOptions): Promise<ClaimedTask[]> {
-    return this.completions.submit({ lease, result, next });
+  /** Records a task's result. Results recorded at about the same time share a transaction (see `completeBatch`). */
+  completeTask(lease: Lease, result: StepResult): Promise<void> {
+    return this.completions.submit({ lease, result });
   }
 
   /**
-   * Records several results in one transaction, with one append for all their events and one claim for
-   * all their workers' next tasks: the statements per result shrink as the batch grows. An item whose
-   * lease was lost fails alone. If the transaction fails as a whole, each item is tried on its own, so
-   * that one item's problem does not become the others'.
+   * Records several results in one transaction, with one append for all their events: the statements per
+   * result shrink as the batch grows. An item whose lease was lost fails alone. If the transaction fails
+   * as a whole, each item is tried on its own, so that one item's problem does not become the others'.
    */
-  private async completeBatch(items: readonly Completion[]): Promise<ItemOutcome<ClaimedTask[]>[]> {
+  private async completeBatch(items: readonly Completion[]): Promise<ItemOutcome<void>[]> {
     if (items.length === 1) return [await settle(() => this.completeOne(items[0] as Completion))];
     const now = this.clock();
-    let committed: { outcomes: ItemOutcome<ClaimedTask[]>[]; events: JobEvent[]; wake: number | undefined };
+    let committed: { outcomes: ItemOutcome<void>[]; events: JobEvent[]; wake: number | undefined };
     try {
       committed = await this.backend.transaction(async (tx) => {
         const tasks = new Map(
           (await tx.lockTasks(items.map((item) => item.lease.taskId))).map((task) => [task.id, task]),
         );
-        const outcomes: ItemOutcome<ClaimedTask[]>[] = [];
+        const outcomes: ItemOutcome<void>[] = [];
         const changes = new Map<string, JobChange>();
-        const accepted: number[] = [];
         for (const [index, item] of items.entries()) {
           const task = tasks.get(item.lease.taskId);
           const lost = leaseLost(task, item.lease);
@@ -266,19 +260,10 @@ export class Engine {
             changes.set(task.jobId, change);
           }
           await recordSuccess(tx, task, change, item.result);
-          accepted.push(index);
+          outcomes[index] = { ok: true, value: undefined };
         }
         const events = (await commitChanges(tx, [...changes.values()])).flat();
-        const wake = wakeTime(events);
-        const claims = await this.claimForMany(
-          tx,
-          accepted.map((index) => items[index]?.next),
-          now,
-        );
-        accepted.forEach((index, position) => {
-          outcomes[index] = { ok: true, value: claims.claimed[position] ?? [] };
-        });
-        return { outcomes, events: [...events, ...claims.events], wake };
+        return { outcomes, events, wake: wakeTime(events) };
       });
     } catch {
       return Promise.all(items.map((item) => settle(() => this.completeOne(item))));
@@ -287,41 +272,8 @@ export class Engine {
     return committed.outcomes;
   }
 
-  private async completeOne({ lease, result, next }: Completion): Promise<ClaimedTask[]> {
-    return this.withLease(lease, (tx, task, change) => recordSuccess(tx, task, change, result), next);
-  }
-
-  /**
-   * Claims for several workers' slots at once: requests for the same step types share one claim, whose
-   * tasks are dealt out in request order, each up to its limit.
-   */
-  private async claimForMany(
-    tx: BackendTransaction,
-    requests: readonly (ClaimOptions | undefined)[],
-    now: number,
-  ): Promise<{ claimed: ClaimedTask[][]; events: JobEvent[] }> {
-    const claimed: ClaimedTask[][] = requests.map(() => []);
-    const groups = new Map<string, number[]>();
-    for (const [index, request] of requests.entries()) {
-      if (request === undefined || request.limit <= 0) continue;
-      const key = JSON.stringify([request.workerId, request.leaseMs, request.stepTypes ?? null]);
-      groups.set(key, [...(groups.get(key) ?? []), index]);
-    }
-    const events: JobEvent[] = [];
-    for (const indexes of groups.values()) {
-      const first = requests[indexes[0] ?? -1];
-      if (first === undefined) continue;
-      const limit = indexes.reduce((sum, index) => sum + (requests[index]?.limit ?? 0), 0);
-      const got = await this.claimWithin(tx, { ...first, limit }, now);
-      events.push(...got.events);
-      let offset = 0;
-      for (const index of indexes) {
-        const take = requests[index]?.limit ?? 0;
-        claimed[index] = got.claimed.slice(offset, offset + take);
-        offset += take;
-      }
-    }
-    return { claimed, events };
+  private async completeOne({ lease, result }: Completion): Promise<void> {
+    await this.withLease(lease, (tx, task, change) => recordSuccess(tx, task, change, result));
   }
 
   /** A map step's first run split its work: each part becomes a task of its own. */
@@ -554,23 +506,18 @@ export class Engine {
   private async withLease(
     lease: Lease,
     work: (tx: BackendTransaction, task: TaskRecord, change: JobChange) => Promise<void>,
-    next?: ClaimOptions,
-  ): Promise<ClaimedTask[]> {
+  ): Promise<void> {
     const now = this.clock();
-    const { events, wake, claimed } = await this.backend.transaction(async (tx) => {
+    const { events, wake } = await this.backend.transaction(async (tx) => {
       const task = await lockLease(tx, lease);
       const state = await tx.lockJob(task.jobId);
       if (state === undefined) throw jobGone(lease);
       const change = new JobChange(state, now);
       await work(tx, task, change);
       const events = await change.commit(tx);
-      const wake = wakeTime(events);
-      if (next === undefined || next.limit <= 0) return { events, wake, claimed: [] };
-      const more = await this.claimWithin(tx, next, now);
-      return { events: [...events, ...more.events], wake, claimed: more.claimed };
+      return { events, wake: wakeTime(events) };
     });
     this.announce(events, wake);
-    return claimed;
   }
 
   private announce(events: JobEvent[], workAt?: number): void {
@@ -614,7 +561,6 @@ function jobGone(lease: Lease): LeaseLostError {
 interface Completion {
   lease: Lease;
   result: StepResult;
-  next: ClaimOptions | undefined;
 }
 
 /** The step succeeded: its task is done, and a map step succeeds once all its parts have. */

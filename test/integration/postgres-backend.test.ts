@@ -481,58 +481,6 @@ function postgresTests(url: string): void {
     });
   });
 
-  describe("postgres claims", () => {
-    it("[postgres] a claim made while holding a job skips the tasks of jobs another transaction holds, without waiting", async () => {
-      await withSchema(async (schema) => {
-        await withBackend(schema, async (backend) => {
-          const engine = new Engine({ backend, catalog: testCatalog });
-          const spec = pipeline({ a: {} });
-          const held = (await engine.createJob({ pipeline: spec, input: null })).job.job;
-          const holder = (await engine.createJob({ pipeline: spec, input: null })).job.job;
-          let release = () => {};
-          const gate = new Promise<void>((resolve) => {
-            release = resolve;
-          });
-          let locked = () => {};
-          const heldLocked = new Promise<void>((resolve) => {
-            locked = resolve;
-          });
-          const other = backend.transaction(async (tx) => {
-            await tx.lockJob(held.id);
-            locked();
-            await gate;
-          });
-          await heldLocked;
-          const started = Date.now();
-          const claimed = await backend.transaction(async (tx) => {
-            await tx.lockJob(holder.id);
-            return tx.claimTasks({
-              workerId: "w",
-              limit: 10,
-              stepTypes: undefined,
-              leaseMs: 30_000,
-              now: Date.now(),
-            });
-          });
-          assert.deepEqual(
-            claimed.map((task) => task.jobId),
-            [holder.id],
-            "only the task of the job this transaction holds",
-          );
-          assert.ok(Date.now() - started < 500, "it did not wait for the other transaction");
-          release();
-          await other;
-          const rest = await engine.claimTasks({ workerId: "w", limit: 10, leaseMs: 30_000 });
-          assert.deepEqual(
-            rest.map((task) => task.job.id),
-            [held.id],
-            "the skipped task is claimed by the next claim",
-          );
-        });
-      });
-    });
-  });
-
   describe("postgres plans", () => {
     it("[postgres] in a transaction, every prepared statement's generic plan reads by index, even before the tables have statistics", async () => {
       await withSchema(async (schema) => {

@@ -4,7 +4,7 @@ import { prepared, type Sql } from "./connection.js";
 /**
  * Task writes a transaction has been asked for but not yet sent: deletions, updates and new tasks. None of
  * them returns anything, so they wait and ride along with the next statement that must go to the server
- * anyway (the events' append, a claim, or else a statement of their own before any other statement or
+ * anyway (the events' append, or else a statement of their own before any other statement or
  * COMMIT): each round trip saved is one less while the transaction holds its row locks. They commit or
  * roll back with the transaction like any other write.
  */

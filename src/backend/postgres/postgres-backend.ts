@@ -28,7 +28,6 @@ import { migrate } from "./migrations.js";
 import { flushPendingWrites, PendingWrites } from "./pending-writes.js";
 import {
   claimTasks,
-  claimTasksWithJobs,
   deleteJobTasks,
   deleteStepTasks,
   findExpiredLeases,
@@ -195,9 +194,9 @@ function transactionOps(
       wake(tasks.map((task) => task.runAt));
     },
     async claimTasks(request) {
-      // Holding a job already, jobs others hold are skipped, not waited for (see claimTasksWithJobs).
-      const { tasks, jobs } =
-        locked.size > 0 ? await claimTasksWithJobs(client, request, pending) : await claimTasks(db, request);
+      // A claim waits for the jobs of the tasks it takes; holding another job meanwhile could deadlock.
+      if (locked.size > 0) throw new Error("claimTasks must come before any job is locked in a transaction");
+      const { tasks, jobs } = await claimTasks(db, request);
       for (const state of jobs) if (!locked.has(state.job.id)) locked.set(state.job.id, state);
       return tasks;
     },

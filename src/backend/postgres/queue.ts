@@ -2,7 +2,6 @@ import type { JobProjection } from "../../engine/projection.js";
 import type { ClaimRequest, QueueDepth, TaskRecord } from "../backend.js";
 import { prepared, type Sql } from "./connection.js";
 import { type JobRow, projectionOf } from "./jobs.js";
-import { type PendingWrites, pendingWritesParameterCount, pendingWritesSql } from "./pending-writes.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
 
 /** What the hot statements return: each row as one JSON value, whatever columns the table has. */
@@ -48,55 +47,6 @@ export async function claimTasks(
 ): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
   const statement = request.stepTypes === undefined ? claim.any : claim.ofTypes;
   const { rows } = await db.query<TaskAndJobRow>({ ...statement, values: claimValues(request) });
-  const { tasks, jobs } = tasksAndJobs(rows);
-  return { tasks: inClaimOrder(tasks), jobs };
-}
-
-// The claim's parameters follow the pending writes' (see claimTasksWithJobs).
-const p = (n: number) => `$${pendingWritesParameterCount + n}`;
-
-const claimWithJobsSql = (typeFilter: string) => `
-  WITH ${pendingWritesSql},
-  candidates AS (
-    SELECT id, job_id FROM tasks
-    WHERE state = 'queued' AND run_at <= ${p(3)} ${typeFilter}
-    ORDER BY priority DESC, run_at, id LIMIT ${p(4)}
-    FOR UPDATE SKIP LOCKED),
-  picked AS (
-    SELECT c.id, l.job FROM candidates c
-    CROSS JOIN LATERAL (SELECT to_json(j) AS job FROM jobs j WHERE j.id = c.job_id FOR UPDATE SKIP LOCKED) l)
-  UPDATE tasks
-  SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-      lease_owner = ${p(1)}, lease_expires_at = ${p(2)}
-  FROM picked WHERE tasks.id = picked.id
-  RETURNING to_json(tasks) AS task, picked.job`;
-
-const claimWithJobs = {
-  any: prepared("claim_with_jobs", claimWithJobsSql("")),
-  ofTypes: prepared("claim_with_jobs_of_types", claimWithJobsSql(`AND step_type = ANY(${p(5)}::text[])`)),
-};
-
-/**
- * Claims like `claimTasks`, and in the same statement locks and loads each claimed task's job, skipping
- * tasks whose job another transaction holds. For a transaction that already holds a job (recording a
- * result, then claiming the worker's next task): waiting for a second job there could deadlock with a
- * transaction doing the same the other way round, while a skipped task is claimed by the next claim.
- * A row locked by this transaction is not skipped. Locked rows are returned as last committed.
- *
- * The transaction's pending writes ride along (see pending-writes.ts), although the claim does not see
- * them, sharing their snapshot: what it could miss is harmless there. New tasks are never pending by
- * then (they are written with the events that queue them, before any claim); a job whose projection is
- * pending is one this transaction holds, whose loaded state it keeps rather than the one returned here;
- * and a pending update or deletion is of a task that is running, which no claim takes anyway.
- */
-export async function claimTasksWithJobs(
-  db: Sql,
-  request: ClaimRequest,
-  pending: PendingWrites,
-): Promise<{ tasks: TaskRecord[]; jobs: JobProjection[] }> {
-  const statement = request.stepTypes === undefined ? claimWithJobs.any : claimWithJobs.ofTypes;
-  const values = [...pending.take(Date.now()), ...claimValues(request)];
-  const { rows } = await db.query<TaskAndJobRow>({ ...statement, values });
   const { tasks, jobs } = tasksAndJobs(rows);
   return { tasks: inClaimOrder(tasks), jobs };
 }

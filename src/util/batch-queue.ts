@@ -4,11 +4,14 @@ export type ItemOutcome<O> = { ok: true; value: O } | { ok: false; error: unknow
 /**
  * Gathers items submitted while earlier batches run, and hands them to `run` together: with up to
  * `maxInFlight` batches running, a new item waits for one to end, then goes with everything that waited
- * alongside it. An item submitted while there is room runs at once, alone, so nothing waits for company.
+ * alongside it. An item submitted while there is room waits only for the end of the event loop's current
+ * turn, so that items submitted together (the results of tasks claimed together) go together: no item
+ * waits for company that is not already there.
  */
 export class BatchQueue<I, O> {
   private waiting: Array<{ item: I; resolve: (value: O) => void; reject: (error: unknown) => void }> = [];
   private inFlight = 0;
+  private drainScheduled = false;
 
   constructor(
     private readonly run: (items: readonly I[]) => Promise<ItemOutcome<O>[]>,
@@ -19,7 +22,12 @@ export class BatchQueue<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      this.drain();
+      if (this.drainScheduled) return;
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        this.drain();
+      });
     });
   }
 

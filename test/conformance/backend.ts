@@ -240,8 +240,7 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.equal(again.length, 5);
       const stale = first[2];
       assert.ok(stale);
-      // Two go at once and the other three wait for them, then go together in one batch, the stale
-      // lease in the middle of it.
+      // Submitted together, they go in one batch, the stale lease in the middle of it.
       const completions = again.map((task, i) =>
         i === 2 ? engine.completeTask(stale.lease, {}) : engine.completeTask(task.lease, { data: { i } }),
       );

@@ -7,11 +7,11 @@ import { pino } from "pino";
 import sharp from "sharp";
 import { openSqliteBackend } from "../src/backend/sqlite/sqlite-backend.js";
 import { Engine } from "../src/engine/engine.js";
-import type { JobEvent } from "../src/engine/events.js";
 import { loadPipelineFile } from "../src/pipeline/load-pipelines.js";
 import { builtinCatalog } from "../src/steps/builtin-steps.js";
 import { createLocalBlobStore } from "../src/storage/local/local-blob-store.js";
 import { Worker } from "../src/worker/worker.js";
+import { untilFinished } from "./until-finished.js";
 
 /** Compiled to dist/bench: the bundled pipelines are two levels up. */
 const thumbnailPipeline = fileURLToPath(new URL("../../pipelines/thumbnail.yaml", import.meta.url));
@@ -119,28 +119,6 @@ async function timeMediaflow(dir: string, inputs: string[], concurrency: number)
     await storage.close();
     await backend.close();
   }
-}
-
-/** Resolves once `total` jobs have succeeded; rejects at the first failure, which would spoil the figure. */
-function untilFinished(engine: Engine, total: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let succeeded = 0;
-    const listener = (events: JobEvent[]) => {
-      for (const event of events) {
-        if (event.type === "job.succeeded") succeeded++;
-        else if (event.type === "job.failed") {
-          engine.notifications.off("events", listener);
-          reject(new Error(`job ${event.jobId} failed: ${event.data.error.message}`));
-          return;
-        }
-      }
-      if (succeeded >= total) {
-        engine.notifications.off("events", listener);
-        resolve();
-      }
-    };
-    engine.notifications.on("events", listener);
-  });
 }
 
 /** The thumbnail pipeline's resize, done directly: same options, same encoder settings. */

@@ -51,27 +51,28 @@ export async function encodeOutputs(
   });
 
   const tools = await mediaTools();
-  // Side by side: each probe is mostly ffprobe starting up.
-  const infos = await Promise.all(files.map((path) => probeMedia(tools, path, { signal: ctx.signal })));
-  const stored: StepOutput[] = [];
-  for (const [index, output] of outputs.entries()) {
-    const path = files[index] ?? "";
-    const info = infos[index];
-    if (info === undefined) throw new Error(`output ${index} was not probed`);
-    const meta: JsonObject = {
-      width: info.video?.width ?? output.plan.size.width,
-      height: info.video?.height ?? output.plan.size.height,
-      codec: info.video?.codec ?? "unknown",
-    };
-    if (info.duration !== undefined) meta.duration = info.duration;
-    const bitrate = info.bitRate;
-    if (bitrate !== undefined) meta.bitrate = bitrate;
-    if (info.video?.frameRate !== undefined) meta.frameRate = info.video.frameRate;
-    if (info.audio !== undefined) meta.audioCodec = info.audio.codec;
-    stored.push(
-      await ctx.saveOutput(output.name, path, { contentType: contentTypeFor(output.name), meta, move: true }),
-    );
-  }
+  // Side by side, each output probed (mostly ffprobe starting up) and then stored while others still are.
+  const stored = await Promise.all(
+    outputs.map(async (output, index) => {
+      const path = files[index] ?? "";
+      const info = await probeMedia(tools, path, { signal: ctx.signal });
+      const meta: JsonObject = {
+        width: info.video?.width ?? output.plan.size.width,
+        height: info.video?.height ?? output.plan.size.height,
+        codec: info.video?.codec ?? "unknown",
+      };
+      if (info.duration !== undefined) meta.duration = info.duration;
+      const bitrate = info.bitRate;
+      if (bitrate !== undefined) meta.bitrate = bitrate;
+      if (info.video?.frameRate !== undefined) meta.frameRate = info.video.frameRate;
+      if (info.audio !== undefined) meta.audioCodec = info.audio.codec;
+      return ctx.saveOutput(output.name, path, {
+        contentType: contentTypeFor(output.name),
+        meta,
+        move: true,
+      });
+    }),
+  );
   ctx.progress(1);
   return stored;
 }

@@ -124,10 +124,13 @@ export interface BackendTransaction {
    * for each event a webhook of its job subscribes to, in this same transaction (the outbox). Then stores
    * `projections` (the job row and the changed steps), each with `lastSeq` set to the number of the last
    * event appended here for its job: together, so that an adapter may write it all in one statement.
+   * `final`: nothing else follows in this transaction, so an adapter may send its commit along; the
+   * transaction then commits with the append, and a statement after it is an error.
    */
   appendEvents(
     events: readonly NewJobEvent[],
     projections?: readonly ProjectionUpdate[],
+    options?: { final?: boolean },
   ): Promise<JobEvent[]>;
   enqueueTasks(tasks: readonly NewTask[]): Promise<void>;
   /**

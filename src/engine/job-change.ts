@@ -89,7 +89,8 @@ export class JobChange {
 /**
  * Writes changes to several jobs together: their tasks, then all their events in one append (`before`
  * ahead of the first change's own) with the new projections. Returns each change's events as appended,
- * in the order of `changes`.
+ * in the order of `changes`. It ends the transaction's work: the append is final (see `appendEvents`),
+ * so an adapter may commit with it.
  */
 export async function commitChanges(
   tx: BackendTransaction,
@@ -100,7 +101,7 @@ export async function commitChanges(
   if (tasks.length > 0) await tx.enqueueTasks(tasks);
   const all = [...before, ...changes.flatMap((change) => change.events)];
   const projections = changes.map((change) => ({ state: change.state, changedSteps: change.touchedSteps }));
-  const appended = await tx.appendEvents(all, projections);
+  const appended = await tx.appendEvents(all, projections, { final: true });
   const perChange: JobEvent[][] = [];
   let offset = 0;
   for (const [index, change] of changes.entries()) {

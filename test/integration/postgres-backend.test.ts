@@ -237,6 +237,80 @@ function postgresTests(url: string): void {
       assert.equal(classifyFailure(new PermanentError("bad", "bad")).retryable, false);
     });
 
+    it("[postgres] a final append commits with the transaction: its events are stored and nothing may follow it", async () => {
+      await withSchema(async (schema) => {
+        await withBackend(schema, async (backend) => {
+          const engine = new Engine({ backend, catalog: testCatalog });
+          const { job } = await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
+          const skipped = (reason: string) => ({
+            type: "step.skipped" as const,
+            jobId: job.job.id,
+            step: "a",
+            part: null,
+            attempt: null,
+            workerId: null,
+            at: 1,
+            data: { reason },
+          });
+          await assert.rejects(
+            backend.transaction(async (tx) => {
+              await tx.lockJob(job.job.id);
+              await tx.appendEvents([skipped("final")], [], { final: true });
+              await tx.lockJob("job_that_does_not_matter");
+            }),
+            /committed with its final append/,
+          );
+          const events = await backend.reads.readEvents({ jobId: job.job.id, after: 0, limit: 100 });
+          assert.deepEqual(
+            events.flatMap((e) => (e.type === "step.skipped" ? [e.data.reason] : [])),
+            ["final"],
+            "the append committed",
+          );
+        });
+      });
+    });
+
+    it("[postgres] a final append that fails rolls back the whole transaction, and the error is the statement's", async () => {
+      await withSchema(async (schema) => {
+        await withBackend(schema, async (backend) => {
+          const engine = new Engine({ backend, catalog: testCatalog });
+          const spec = pipeline({ a: {} });
+          await assert.rejects(
+            backend.transaction(async (tx) => {
+              await tx.insertJob({
+                id: "job_rolled_back",
+                tenant: "default",
+                idempotencyKey: null,
+                pipelineName: spec.name,
+                priority: 0,
+                createdAt: 1,
+                definition: { pipeline: spec, input: null, params: {} },
+              });
+              const broken = {
+                type: "step.skipped" as const,
+                jobId: "job_rolled_back",
+                step: "a",
+                part: null,
+                attempt: null,
+                workerId: null,
+                at: 1,
+                // NOT NULL column: the statement fails on the server.
+                data: { reason: "x" },
+              };
+              await tx.appendEvents([{ ...broken, type: null as unknown as "step.skipped" }], [], {
+                final: true,
+              });
+            }),
+            (error: Error & { code?: string }) => error.code === "23502",
+          );
+          assert.equal(await engine.getJob("job_rolled_back"), undefined, "the job row was rolled back");
+          // The connection went back to the pool in a usable state.
+          const { job } = await engine.createJob({ pipeline: spec, input: null });
+          assert.equal(job.job.status, "queued");
+        });
+      });
+    });
+
     it("[postgres] a transaction that fails with serialization_failure is run again and commits once", async () => {
       await withSchema(async (schema) => {
         await withBackend(schema, async (backend) => {

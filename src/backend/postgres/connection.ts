@@ -80,6 +80,9 @@ export function connectionConfig(url: string, schema: string, role: string): pg.
     connectionString: parsed.toString(),
     application_name: `mediaflow-${role}:${schema}`,
     idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    // A query goes out at once instead of after the previous one's answer. Statements here still await
+    // each other; a transaction's BEGIN and its COMMIT ride with its first and last statements.
+    pipeline: true,
     types,
   };
 }
@@ -250,6 +253,30 @@ export interface TransactionAttempt {
    * the transaction holds its locks. Literal SQL without parameters.
    */
   atCommit: string[];
+  /** COMMIT has been sent: a connection lost from now on leaves the outcome unknown. */
+  committing: boolean;
+  /** The transaction committed with its last statement (see `queryAndCommit`). */
+  committed: boolean;
+}
+
+/**
+ * Sends a transaction's last statement and its COMMIT together: the connection pipelines, so the server
+ * gets both at once and the transaction holds its locks one round trip less. A statement that fails
+ * makes the COMMIT a rollback, and its error is thrown as any statement's would be.
+ */
+export async function queryAndCommit<R extends QueryResultRow>(
+  attempt: TransactionAttempt,
+  call: PreparedCall,
+): Promise<QueryResult<R>> {
+  attempt.committing = true;
+  const [statement, commit] = await Promise.allSettled([
+    attempt.client.query<R>(call),
+    attempt.client.query([...attempt.atCommit, "COMMIT"].join("; ")),
+  ]);
+  if (statement.status === "rejected") throw statement.reason;
+  if (commit.status === "rejected") throw commit.reason;
+  attempt.committed = true;
+  return statement.value;
 }
 
 /**
@@ -284,19 +311,24 @@ async function attemptTransaction<T>(
     lost ??= error;
   };
   client.on("error", onError);
-  let committing = false;
+  const attempt: TransactionAttempt = { client, atCommit: [], committing: false, committed: false };
   try {
-    await client.query(`BEGIN; ${transactionSettings}`);
-    const atCommit: string[] = [];
-    const value = await work({ client, atCommit });
+    // The first statement goes out behind BEGIN without waiting for its answer (the connection
+    // pipelines). A failed BEGIN fails the statements behind it too, and is thrown here at the latest.
+    const begun = client.query(`BEGIN; ${transactionSettings}`);
+    begun.catch(() => {});
+    const value = await work(attempt);
+    await begun;
     if (lost !== undefined) throw new ConnectionLostError(lost);
-    committing = true;
-    await client.query([...atCommit, "COMMIT"].join("; "));
+    if (!attempt.committed) {
+      attempt.committing = true;
+      await client.query([...attempt.atCommit, "COMMIT"].join("; "));
+    }
     return value;
   } catch (error) {
     if (error instanceof ConnectionLostError) throw error;
     if (lost !== undefined) {
-      throw committing ? new CommitOutcomeUnknownError(lost) : new ConnectionLostError(lost);
+      throw attempt.committing ? new CommitOutcomeUnknownError(lost) : new ConnectionLostError(lost);
     }
     try {
       await client.query("ROLLBACK");

@@ -1,8 +1,9 @@
+import type { QueryResult } from "pg";
 import type { JobEvent, NewJobEvent } from "../../engine/events.js";
 import { type JobProjection, jobProgress } from "../../engine/projection.js";
 import { expiresAtOf } from "../../pipeline/retention.js";
 import type { EventQuery } from "../backend.js";
-import { prepared, type Sql } from "./connection.js";
+import { type PreparedCall, prepared, type Sql } from "./connection.js";
 import { type PendingWrites, pendingWritesParameterCount, pendingWritesSql } from "./pending-writes.js";
 import { type EventRow, eventFromRow } from "./rows.js";
 
@@ -54,15 +55,17 @@ const appendStatement = prepared(
    SELECT seq FROM appended`,
 );
 
-/** Appends events and stores projections in one statement, with the pending task writes. */
+/**
+ * Appends events and stores projections in one statement, with the pending task writes. `send` runs the
+ * statement (with the transaction's COMMIT, when it is the last).
+ */
 export async function appendEvents(
-  db: Sql,
+  send: (call: PreparedCall) => Promise<QueryResult<{ seq: number }>>,
   events: readonly NewJobEvent[],
   projections: readonly JobProjection[],
   pending: PendingWrites,
 ): Promise<JobEvent[]> {
-  if (events.length === 0 && projections.length === 0) return [];
-  const { rows } = await db.query<{ seq: number }>({
+  const { rows } = await send({
     ...appendStatement,
     values: [
       ...pending.take(Date.now()),

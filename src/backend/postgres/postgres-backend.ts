@@ -18,6 +18,7 @@ import {
   connectionConfig,
   createPool,
   type PreparedCall,
+  queryAndCommit,
   runTransaction,
   type Sql,
   type TransactionAttempt,
@@ -117,6 +118,9 @@ class PostgresBackend implements Backend {
     return runTransaction(this.pool, async (attempt) => {
       const pending = new PendingWrites();
       const value = await work(transactionOps(attempt, this.schema, pending));
+      if (attempt.committed && !pending.empty) {
+        throw new Error("task writes were asked for after the transaction's final append");
+      }
       await flushPendingWrites(attempt.client, pending);
       return value;
     });
@@ -137,10 +141,11 @@ class PostgresBackend implements Backend {
 }
 
 function transactionOps(
-  { client, atCommit }: TransactionAttempt,
+  attempt: TransactionAttempt,
   schema: string,
   pending: PendingWrites,
 ): BackendTransaction {
+  const { client, atCommit } = attempt;
   let notified = false;
   // Projections of the jobs this transaction has locked, as last loaded or saved by it. Nothing else can
   // change them until it ends, so a second lockJob needs no round trip. Copies, since the engine mutates
@@ -150,10 +155,15 @@ function transactionOps(
   // A statement of its own sends the pending writes first, so that it sees them (see pending-writes.ts).
   const db: Sql = {
     async query<R extends QueryResultRow>(statement: string | PreparedCall, values?: unknown[]) {
+      assertOpen();
       await flushPendingWrites(client, pending);
       return typeof statement === "string" ? client.query<R>(statement, values) : client.query<R>(statement);
     },
   };
+
+  function assertOpen(): void {
+    if (attempt.committed) throw new Error("the transaction has committed with its final append");
+  }
 
   // A NOTIFY in the transaction is delivered on commit and dropped on rollback; it goes out with the
   // COMMIT (see TransactionAttempt), once per transaction, which is all a claimer needs. Work due later
@@ -176,9 +186,11 @@ function transactionOps(
       if (state !== undefined) locked.set(jobId, copyProjection(state));
       return state;
     },
-    async appendEvents(events, projections = []) {
+    async appendEvents(events, projections = [], options = {}) {
+      if (events.length === 0 && projections.length === 0) return [];
+      assertOpen();
       const appended = await appendEvents(
-        client,
+        (call) => (options.final === true ? queryAndCommit(attempt, call) : client.query(call)),
         events,
         projections.map(({ state }) => state),
         pending,

@@ -4,7 +4,7 @@
  * measured in the same run by the same harness; then mediaflow on PostgreSQL with 1, 2 and 4 worker
  * processes. See docs/benchmarks.md for what each figure means.
  *
- * `--quick`: 1,000 jobs per measurement and 100 for latency: about 3 minutes on 2 busy cores.
+ * `--quick`: 1,000 jobs per measurement and 100 for latency: about 20 seconds on 2 cores.
  * Environment: BENCH_JOBS (default 10000), BENCH_LATENCY_JOBS (default 300),
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379), MEDIAFLOW_BENCH_POSTGRES_URL or
  * MEDIAFLOW_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).

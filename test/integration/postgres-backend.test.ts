@@ -13,7 +13,7 @@ import {
 import { migrate, migrations } from "../../src/backend/postgres/migrations.js";
 import { openPostgresBackend } from "../../src/backend/postgres/postgres-backend.js";
 import { Engine } from "../../src/engine/engine.js";
-import type { JobEvent } from "../../src/engine/events.js";
+import type { JobEvent, NewJobEvent } from "../../src/engine/events.js";
 import { PermanentError } from "../../src/errors/errors.js";
 import { type BackendHarness, backendConformance } from "../conformance/backend.js";
 import { retentionConformance } from "../conformance/retention.js";
@@ -242,20 +242,10 @@ function postgresTests(url: string): void {
         await withBackend(schema, async (backend) => {
           const engine = new Engine({ backend, catalog: testCatalog });
           const { job } = await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
-          const skipped = (reason: string) => ({
-            type: "step.skipped" as const,
-            jobId: job.job.id,
-            step: "a",
-            part: null,
-            attempt: null,
-            workerId: null,
-            at: 1,
-            data: { reason },
-          });
           await assert.rejects(
             backend.transaction(async (tx) => {
               await tx.lockJob(job.job.id);
-              await tx.appendEvents([skipped("final")], [], { final: true });
+              await tx.appendEvents([skippedEvent(job.job.id, "final")], [], { final: true });
               await tx.lockJob("job_that_does_not_matter");
             }),
             /committed with its final append/,
@@ -286,20 +276,10 @@ function postgresTests(url: string): void {
                 createdAt: 1,
                 definition: { pipeline: spec, input: null, params: {} },
               });
-              const broken = {
-                type: "step.skipped" as const,
-                jobId: "job_rolled_back",
-                step: "a",
-                part: null,
-                attempt: null,
-                workerId: null,
-                at: 1,
-                // NOT NULL column: the statement fails on the server.
-                data: { reason: "x" },
-              };
-              await tx.appendEvents([{ ...broken, type: null as unknown as "step.skipped" }], [], {
-                final: true,
-              });
+              // A NOT NULL column left empty: the statement fails on the server.
+              const broken = skippedEvent("job_rolled_back", "x");
+              broken.at = null as unknown as number;
+              await tx.appendEvents([broken], [], { final: true });
             }),
             (error: Error & { code?: string }) => error.code === "23502",
           );
@@ -321,18 +301,7 @@ function postgresTests(url: string): void {
             runs++;
             const state = await tx.lockJob(job.job.id);
             assert.ok(state);
-            await tx.appendEvents([
-              {
-                type: "step.skipped",
-                jobId: job.job.id,
-                step: "a",
-                part: null,
-                attempt: null,
-                workerId: null,
-                at: 1,
-                data: { reason: `run ${runs}` },
-              },
-            ]);
+            await tx.appendEvents([skippedEvent(job.job.id, `run ${runs}`)]);
             if (runs === 1) throw Object.assign(new Error("could not serialize access"), { code: "40001" });
           });
           assert.equal(runs, 2);
@@ -367,18 +336,7 @@ function postgresTests(url: string): void {
               pids.push(...rows.map((row) => row.pid));
               await new Promise((resolve) => setTimeout(resolve, 100));
             }
-            await tx.appendEvents([
-              {
-                type: "step.skipped",
-                jobId: job.job.id,
-                step: "a",
-                part: null,
-                attempt: null,
-                workerId: null,
-                at: 1,
-                data: { reason: `run ${runs}` },
-              },
-            ]);
+            await tx.appendEvents([skippedEvent(job.job.id, `run ${runs}`)]);
           });
           assert.equal(pids.length, 1, "exactly one session was in the transaction");
           assert.equal(runs, 2);
@@ -705,4 +663,18 @@ interface PlanNode {
 
 function planNodes(node: PlanNode): PlanNode[] {
   return [node, ...(node.Plans ?? []).flatMap(planNodes)];
+}
+
+/** An event any job may take: step `a` skipped, with `reason`. */
+function skippedEvent(jobId: string, reason: string): NewJobEvent {
+  return {
+    type: "step.skipped",
+    jobId,
+    step: "a",
+    part: null,
+    attempt: null,
+    workerId: null,
+    at: 1,
+    data: { reason },
+  };
 }

@@ -9,7 +9,6 @@ import type { JsonValue } from "../util/json.js";
  */
 export interface Backend {
   readonly kind: BackendKind;
-  readonly capabilities: BackendCapabilities;
   /** Brings the schema up to date; refuses a schema newer than this build knows. Idempotent. */
   migrate(): Promise<void>;
   /**
@@ -29,8 +28,8 @@ export interface Backend {
    * Calls `listener` when a transaction (of this process or another) has committed work that is runnable
    * now, so claimers can claim at once instead of at their next poll. Only a hint: a wake-up may come late,
    * twice, for work someone else already claimed, or not at all (e.g. while the backend reconnects), so
-   * claimers must keep polling. Present only when `capabilities.supportsListenNotify`. Returns a function
-   * that removes the listener; closing the backend removes them all.
+   * claimers must keep polling. Present only where the database can wake other processes (PostgreSQL's
+   * LISTEN/NOTIFY). Returns a function that removes the listener; closing the backend removes them all.
    */
   onWork?(listener: () => void): () => void;
   /** Idempotent. */
@@ -38,14 +37,6 @@ export interface Backend {
 }
 
 export type BackendKind = "sqlite" | "postgres";
-
-/** What differs between backends, as data, each with the reason it matters. */
-export interface BackendCapabilities {
-  /** Claims can skip rows other transactions hold (PostgreSQL `FOR UPDATE SKIP LOCKED`). */
-  supportsSkipLocked: boolean;
-  /** Other processes can be woken when work is enqueued (PostgreSQL LISTEN/NOTIFY); else they poll. */
-  supportsListenNotify: boolean;
-}
 
 /** A runnable unit in the queue: a step of a job, or one part of a map step. */
 export interface TaskRecord {

@@ -4,7 +4,6 @@ import { copyProjection, type JobProjection } from "../../engine/projection.js";
 import type {
   ApiKeyStore,
   Backend,
-  BackendCapabilities,
   BackendReads,
   BackendTransaction,
   RetentionStore,
@@ -42,11 +41,6 @@ import { postgresRetentionStore } from "./retention.js";
 import { postgresUploadStore } from "./uploads.js";
 import { addDefaultWebhook, addWebhook, postgresWebhookOutbox } from "./webhooks.js";
 import { WorkListener } from "./work-listener.js";
-
-const capabilities: BackendCapabilities = Object.freeze({
-  supportsSkipLocked: true,
-  supportsListenNotify: true,
-});
 
 /** The NOTIFY channel for "work was enqueued"; the payload is the schema it was enqueued in. */
 const workChannel = "mediaflow_work";
@@ -88,7 +82,6 @@ export async function openPostgresBackend(
 
 class PostgresBackend implements Backend {
   readonly kind = "postgres" as const;
-  readonly capabilities = capabilities;
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;

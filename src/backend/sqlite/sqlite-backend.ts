@@ -2,7 +2,6 @@ import type { JobStatus } from "../../engine/projection.js";
 import type {
   ApiKeyStore,
   Backend,
-  BackendCapabilities,
   BackendReads,
   BackendTransaction,
   QueueDepth,
@@ -31,11 +30,6 @@ import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
  */
 const projectionCacheSteps = 20_000;
 
-const capabilities: BackendCapabilities = Object.freeze({
-  supportsSkipLocked: false,
-  supportsListenNotify: false,
-});
-
 /**
  * The embedded backend: one SQLite file that any number of processes on this machine may share. Writes
  * go through one connection per process, serialised and group-committed (see SqliteWriter); reads use a
@@ -50,7 +44,6 @@ export async function openSqliteBackend(path: string): Promise<Backend> {
 
 class SqliteBackend implements Backend {
   readonly kind = "sqlite" as const;
-  readonly capabilities = capabilities;
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
   readonly uploads: UploadStore;

@@ -42,7 +42,8 @@ export const failedFolder = ".failed";
  * Polling with stat, not fs.watch: fs.watch misses events on network and container-mounted filesystems,
  * reports renames differently per platform and says nothing about whether the writer has finished. A
  * file is taken once its size and mtime are the same on two consecutive polls. Then, in this order:
- *   1. it is copied into the store under `tenants/<tenant>/inbox/<path>` (atomic put);
+ *   1. it is copied into the store under `tenants/<tenant>/inbox/<mtimeMs>-<bytes>/<path>` (atomic put):
+ *      a later file at the same path is stored beside it, never over the input of an earlier job;
  *   2. the job is created with idempotency key `inbox:<path>:<bytes>:<mtimeMs>`;
  *   3. it is moved to `.processed/<path>` (or `.failed/<path>` next to a `.error.txt` when the job
  *      cannot be made, e.g. the rule's parameters do not fit the pipeline).
@@ -115,7 +116,8 @@ export class InboxWatcher {
       return;
     }
     try {
-      const key = `tenants/${rule.tenant}/inbox/${path.split("/").map(safeKeySegment).join("/")}`;
+      const segments = path.split("/").map(safeKeySegment).join("/");
+      const key = `tenants/${rule.tenant}/inbox/${entry.mtimeMs}-${entry.bytes}/${segments}`;
       const stored = await this.options.storage.putFile(key, entry.absolutePath, { contentType });
       // Written to since the last poll after all: take it once it settles.
       if (stored.bytes !== entry.bytes) return;

@@ -92,7 +92,8 @@ describe("inbox trigger", () => {
         assert.equal(job.job.status, "succeeded");
         assert.equal(job.job.pipelineName, "demo");
         const input = job.job.input;
-        assert.equal(input?.key, "tenants/alice/inbox/clip.mp4");
+        assert.ok(input !== null && input !== undefined);
+        assert.match(input.key, /^tenants\/alice\/inbox\/\d+-\d+\/clip\.mp4$/);
         assert.equal((await server.runtime.storage.stat(input.key))?.bytes, video.length);
 
         assert.deepEqual((await readdir(inbox)).sort(), [".processed", "notes.txt"]);
@@ -117,6 +118,17 @@ describe("inbox trigger", () => {
         );
         assert.deepEqual(await jobIds(server), [jobId]);
         assert.equal(await readFile(join(inbox, "notes.txt"), "utf8"), "not a video");
+
+        // Another file at the same path is another input: the first job's stays as it was.
+        await writeFile(clip, video.subarray(0, half));
+        await restarted.pollOnce();
+        const next = await restarted.pollOnce();
+        assert.equal(next.started.length, 1);
+        assert.equal(next.started[0]?.created, true);
+        const nextJob = await server.runtime.engine.getJob(next.started[0]?.jobId ?? "");
+        assert.notEqual(nextJob?.job.input?.key, input.key);
+        assert.equal((await server.runtime.storage.stat(nextJob?.job.input?.key ?? ""))?.bytes, half);
+        assert.equal((await server.runtime.storage.stat(input.key))?.bytes, video.length);
       } finally {
         await server.close();
       }

@@ -44,7 +44,12 @@ export async function detectTools(
   env: NodeJS.ProcessEnv = process.env,
   options: DetectToolsOptions = {},
 ): Promise<MediaTools> {
-  const [ffmpeg, ffprobe] = await Promise.all([locateTool("ffmpeg", env), locateTool("ffprobe", env)]);
+  // Both looked for at once; when both are missing, ffmpeg is the one named, whichever answered first.
+  const located = await Promise.allSettled([locateTool("ffmpeg", env), locateTool("ffprobe", env)]);
+  const [ffmpeg, ffprobe] = located.map((result) => {
+    if (result.status === "rejected") throw result.reason;
+    return result.value;
+  }) as [string, string];
   const run = (command: string, args: string[]): Promise<ToolResult> =>
     runTool({
       command,

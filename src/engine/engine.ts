@@ -23,10 +23,10 @@ import { BatchQueue, type ItemOutcome } from "../util/batch-queue.js";
 import { newJobId } from "../util/ids.js";
 import type { JsonValue } from "../util/json.js";
 import { retryDelay } from "./backoff.js";
-import type { JobEvent, NewJobEvent } from "./events.js";
+import type { JobEvent } from "./events.js";
 import { commitChanges, JobChange } from "./job-change.js";
 import { EngineNotifications } from "./notifications.js";
-import { finishedJobStatuses, type JobProjection, projectionFromCreated } from "./projection.js";
+import { copyProjection, finishedJobStatuses, type JobProjection } from "./projection.js";
 
 export interface EngineOptions {
   backend: Backend;
@@ -91,6 +91,12 @@ export class Engine {
    * Results waiting to be recorded together. Two batches at a time: one commits while the next gathers
    * what finishes meanwhile, and one slow commit does not hold up every worker slot.
    */
+  /** Jobs being created, gathered like results: one transaction for those requested together. */
+  private readonly creations = new BatchQueue<Creation, CreatedJob>(
+    (items) => this.createBatch(items),
+    2,
+    100,
+  );
   private readonly completions = new BatchQueue<Completion, void>(
     (items) => this.completeBatch(items),
     2,
@@ -107,18 +113,63 @@ export class Engine {
     this.random = options.random ?? Math.random;
   }
 
-  /** Creates a job, or returns the tenant's existing job with the same idempotency key. */
-  async createJob(request: CreateJobRequest): Promise<{ job: JobProjection; created: boolean }> {
+  /**
+   * Creates a job, or returns the tenant's existing job with the same idempotency key. A request that does
+   * not validate is refused at once; jobs requested in the same turn of the event loop are created in one
+   * transaction (see `createBatch`).
+   */
+  async createJob(request: CreateJobRequest): Promise<CreatedJob> {
     const params = request.params ?? {};
     const pipeline = resolvePipeline(request.pipeline, params, this.catalog);
-    const tenant = request.tenant ?? "default";
-    const now = this.clock();
-    const id = newJobId(now);
-    const result = await this.backend.transaction(async (tx) => {
+    return this.creations.submit({ request, pipeline, params });
+  }
+
+  /**
+   * Creates several jobs in one transaction, with one append for all their events: one commit instead of
+   * one per job. If the transaction fails as a whole, each job is tried on its own, so that one request's
+   * problem does not become the others'.
+   */
+  private async createBatch(items: readonly Creation[]): Promise<ItemOutcome<CreatedJob>[]> {
+    const createAll = async (batch: readonly Creation[]) => {
+      const now = this.clock();
+      const { results, events, enqueued } = await this.backend.transaction((tx) =>
+        this.createWithin(tx, batch, now),
+      );
+      this.announce(events, enqueued ? now : undefined);
+      return results;
+    };
+    if (items.length > 1) {
+      try {
+        return (await createAll(items)).map((value) => ({ ok: true, value }));
+      } catch {
+        // Each alone below.
+      }
+    }
+    return Promise.all(items.map((item) => settle(async () => (await createAll([item]))[0] as CreatedJob)));
+  }
+
+  private async createWithin(
+    tx: BackendTransaction,
+    items: readonly Creation[],
+    now: number,
+  ): Promise<{ results: CreatedJob[]; events: JobEvent[]; enqueued: boolean }> {
+    const results: CreatedJob[] = [];
+    const changes: JobChange[] = [];
+    // A key used twice in one batch: the second request gets the job the first one made.
+    const madeHere = new Map<string, JobChange>();
+    for (const { request, pipeline, params } of items) {
+      const tenant = request.tenant ?? "default";
+      const idempotencyKey = request.idempotencyKey ?? null;
+      const sameKey = idempotencyKey === null ? undefined : madeHere.get(`${tenant}\n${idempotencyKey}`);
+      if (sameKey !== undefined) {
+        results.push({ job: copyProjection(sameKey.state), created: false });
+        continue;
+      }
+      const id = newJobId(now);
       const inserted = await tx.insertJob({
         id,
         tenant,
-        idempotencyKey: request.idempotencyKey ?? null,
+        idempotencyKey,
         pipelineName: pipeline.name,
         priority: request.priority ?? 0,
         createdAt: now,
@@ -127,36 +178,39 @@ export class Engine {
       if (!inserted.created) {
         const existing = await tx.lockJob(inserted.existingJobId);
         if (existing === undefined) throw new Error(`job ${inserted.existingJobId} vanished`);
-        return { job: existing, created: false, events: [] as JobEvent[], enqueued: false };
+        results.push({ job: existing, created: false });
+        continue;
       }
       if (request.webhook !== undefined) await tx.addWebhook({ jobId: id, tenant, ...request.webhook });
       else await tx.addDefaultWebhook(id, tenant);
-      const created: NewJobEvent & { type: "job.created" } = {
-        type: "job.created",
-        jobId: id,
-        step: null,
-        part: null,
-        attempt: null,
-        workerId: null,
-        at: now,
-        data: {
-          tenant,
-          pipeline,
-          input: request.input,
-          params,
-          priority: request.priority ?? 0,
-          idempotencyKey: request.idempotencyKey ?? null,
+      const change = JobChange.ofNewJob(
+        {
+          type: "job.created",
+          jobId: id,
+          step: null,
+          part: null,
+          attempt: null,
+          workerId: null,
+          at: now,
+          data: {
+            tenant,
+            pipeline,
+            input: request.input,
+            params,
+            priority: request.priority ?? 0,
+            idempotencyKey,
+          },
         },
-      };
-      const change = new JobChange(projectionFromCreated(created), now);
-      change.touchAllSteps();
+        now,
+      );
       change.advance();
-      // job.created and the events it leads to (the first steps queued) are appended in one statement.
-      const events = await change.commit(tx, [created]);
-      return { job: change.state, created: true, events, enqueued: change.tasks.length > 0 };
-    });
-    this.announce(result.events, result.enqueued ? now : undefined);
-    return { job: result.job, created: result.created };
+      changes.push(change);
+      if (idempotencyKey !== null) madeHere.set(`${tenant}\n${idempotencyKey}`, change);
+      results.push({ job: change.state, created: true });
+    }
+    // Every new job's job.created and the events it leads to (its first steps queued) in one append.
+    const events = changes.length === 0 ? [] : (await commitChanges(tx, changes)).flat();
+    return { results, events, enqueued: changes.some((change) => change.tasks.length > 0) };
   }
 
   /** Leases up to `limit` runnable tasks to a worker and records that they started. */
@@ -555,6 +609,19 @@ function leaseLost(task: TaskRecord | undefined, lease: Lease): LeaseLostError |
 
 function jobGone(lease: Lease): LeaseLostError {
   return new LeaseLostError(String(lease.taskId), "its job no longer exists");
+}
+
+/** A job to create, validated, waiting to be created with others. */
+interface Creation {
+  request: CreateJobRequest;
+  pipeline: PipelineSpec;
+  params: Record<string, JsonValue>;
+}
+
+/** A created job, or the tenant's job that already had the request's idempotency key. */
+export interface CreatedJob {
+  job: JobProjection;
+  created: boolean;
 }
 
 /** A task's result, waiting to be recorded with others. */

@@ -1,7 +1,7 @@
 import type { BackendTransaction, NewTask } from "../backend/backend.js";
 import type { JobEvent, JobEventType, NewJobEvent } from "./events.js";
 import { decideJobOutcome, decidePendingSteps } from "./plan.js";
-import { applyEvent, finishedJobStatuses, type JobProjection } from "./projection.js";
+import { applyEvent, finishedJobStatuses, type JobProjection, projectionFromCreated } from "./projection.js";
 
 type EventFields<T extends JobEventType> = Extract<NewJobEvent, { type: T }>;
 type EmitInput<T extends JobEventType> = Pick<EventFields<T>, "type" | "data"> &
@@ -21,6 +21,14 @@ export class JobChange {
     readonly state: JobProjection,
     readonly now: number,
   ) {}
+
+  /** A new job's first change: its job.created event, and every step stored (none is yet). */
+  static ofNewJob(created: EventFields<"job.created">, now: number): JobChange {
+    const change = new JobChange(projectionFromCreated(created), now);
+    change.events.push(created);
+    change.touchAllSteps();
+    return change;
+  }
 
   emit<T extends JobEventType>(input: EmitInput<T>): void {
     const event = {
@@ -76,8 +84,8 @@ export class JobChange {
   }
 
   /** Writes the change through the transaction it was opened in; see `commitChanges`. */
-  async commit(tx: BackendTransaction, before: readonly NewJobEvent[] = []): Promise<JobEvent[]> {
-    return (await commitChanges(tx, [this], before))[0] ?? [];
+  async commit(tx: BackendTransaction): Promise<JobEvent[]> {
+    return (await commitChanges(tx, [this]))[0] ?? [];
   }
 
   /** The steps whose state this change has touched. */
@@ -87,27 +95,24 @@ export class JobChange {
 }
 
 /**
- * Writes changes to several jobs together: their tasks, then all their events in one append (`before`
- * ahead of the first change's own) with the new projections. Returns each change's events as appended,
- * in the order of `changes`. It ends the transaction's work: the append is final (see `appendEvents`),
+ * Writes changes to several jobs together: their tasks, then all their events in one append with the new
+ * projections. Returns each change's events as appended, in the order of `changes`. It ends the transaction's work: the append is final (see `appendEvents`),
  * so an adapter may commit with it.
  */
 export async function commitChanges(
   tx: BackendTransaction,
   changes: readonly JobChange[],
-  before: readonly NewJobEvent[] = [],
 ): Promise<JobEvent[][]> {
   const tasks = changes.flatMap((change) => change.tasks);
   if (tasks.length > 0) await tx.enqueueTasks(tasks);
-  const all = [...before, ...changes.flatMap((change) => change.events)];
+  const all = changes.flatMap((change) => change.events);
   const projections = changes.map((change) => ({ state: change.state, changedSteps: change.touchedSteps }));
   const appended = await tx.appendEvents(all, projections, { final: true });
   const perChange: JobEvent[][] = [];
   let offset = 0;
-  for (const [index, change] of changes.entries()) {
-    const count = change.events.length + (index === 0 ? before.length : 0);
-    perChange.push(appended.slice(offset, offset + count));
-    offset += count;
+  for (const change of changes) {
+    perChange.push(appended.slice(offset, offset + change.events.length));
+    offset += change.events.length;
   }
   return perChange;
 }

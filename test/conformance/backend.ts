@@ -430,6 +430,37 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       assert.equal(other.created, true, "idempotency keys are per tenant");
     });
 
+    test("jobs requested together are created together, each with its own events, and a key used before returns its job", async ({
+      engine,
+    }) => {
+      const spec = pipeline({ a: {}, b: { needs: ["a"] } });
+      const first = await engine.createJob({ pipeline: spec, input: null, idempotencyKey: "k1" });
+      const results = await Promise.all([
+        engine.createJob({ pipeline: spec, input: null }),
+        engine.createJob({ pipeline: spec, input: null, idempotencyKey: "k1" }),
+        engine.createJob({ pipeline: spec, input: null, tenant: "acme" }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.created),
+        [true, false, true],
+      );
+      assert.equal(results[1]?.job.job.id, first.job.job.id);
+      for (const result of [results[0], results[2]]) {
+        const id = result?.job.job.id ?? "";
+        const events = await engine.readEvents({ jobId: id, after: 0, limit: 10 });
+        assert.deepEqual(
+          events.map((e) => [e.type, e.step]),
+          [
+            ["job.created", null],
+            ["step.queued", "a"],
+          ],
+        );
+        assert.equal((await engine.getJob(id))?.steps.a?.status, "queued");
+      }
+      const claimed = await engine.claimTasks({ workerId: "w", limit: 10, leaseMs });
+      assert.equal(claimed.length, 3, "each job's first step is queued once");
+    });
+
     test("a step with many parents is enqueued exactly once when they all finish at the same moment", async ({
       engine,
     }) => {

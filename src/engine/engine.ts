@@ -87,16 +87,16 @@ export interface ClaimedTask {
 export class Engine {
   readonly notifications = new EngineNotifications();
   readonly backend: Backend;
-  /**
-   * Results waiting to be recorded together. Two batches at a time: one commits while the next gathers
-   * what finishes meanwhile, and one slow commit does not hold up every worker slot.
-   */
   /** Jobs being created, gathered like results: one transaction for those requested together. */
   private readonly creations = new BatchQueue<Creation, CreatedJob>(
     (items) => this.createBatch(items),
     2,
     100,
   );
+  /**
+   * Results waiting to be recorded together. Two batches at a time: one commits while the next gathers
+   * what finishes meanwhile, and one slow commit does not hold up every worker slot.
+   */
   private readonly completions = new BatchQueue<Completion, void>(
     (items) => this.completeBatch(items),
     2,

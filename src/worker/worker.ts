@@ -50,8 +50,6 @@ export class Worker {
   private lastLeaseCheck = 0;
   private nextSweep = 0;
   private keeping = false;
-  /** Slots promised to claims under way, so two claims never fill the same slot. */
-  private reserved = 0;
   /** Runs whose result is being recorded; their slots are free (see freeSlots). */
   private readonly finishing = new Set<TaskRun>();
   private readonly onWork = (runAt: number) => this.scheduleWake(runAt);
@@ -146,7 +144,6 @@ export class Worker {
     while (this.state === "running") {
       const { limit, stepTypes } = this.freeSlots();
       if (limit > 0) {
-        this.reserved += limit;
         try {
           const claimed = await engine.claimTasks({ workerId: this.id, limit, stepTypes, leaseMs });
           failures = 0;
@@ -158,8 +155,6 @@ export class Worker {
           log.error({ err: coerceError(error) }, "claiming failed; retrying");
           await this.wakeup.wait(Math.min(pollMs * 2 ** failures, 30_000));
           continue;
-        } finally {
-          this.reserved -= limit;
         }
       }
       await this.wakeup.wait(pollMs);
@@ -175,7 +170,8 @@ export class Worker {
   private freeSlots(): { limit: number; stepTypes: string[] } {
     const { catalog, concurrency, typeConcurrency = {} } = this.options;
     const busy = this.runs.size - this.finishing.size;
-    let limit = concurrency - busy - this.reserved;
+    // Only the claim loop claims, one claim at a time, so no slot is promised elsewhere meanwhile.
+    let limit = concurrency - busy;
     const running = new Map<string, number>();
     for (const run of this.runs.values()) {
       if (this.finishing.has(run)) continue;

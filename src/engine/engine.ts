@@ -132,20 +132,26 @@ export class Engine {
   private async createBatch(items: readonly Creation[]): Promise<ItemOutcome<CreatedJob>[]> {
     const createAll = async (batch: readonly Creation[]) => {
       const now = this.clock();
-      const { results, events, enqueued } = await this.backend.transaction((tx) =>
-        this.createWithin(tx, batch, now),
-      );
+      const created = await this.backend.transaction((tx) => this.createWithin(tx, batch, now));
+      return { ...created, now };
+    };
+    // Told only once committed, and outside the try: a listener's error must not make the jobs twice.
+    const announced = ({ results, events, enqueued, now }: Awaited<ReturnType<typeof createAll>>) => {
       this.announce(events, enqueued ? now : undefined);
       return results;
     };
     if (items.length > 1) {
+      let together: Awaited<ReturnType<typeof createAll>> | undefined;
       try {
-        return (await createAll(items)).map((value) => ({ ok: true, value }));
+        together = await createAll(items);
       } catch {
         // Each alone below.
       }
+      if (together !== undefined) return announced(together).map((value) => ({ ok: true, value }));
     }
-    return Promise.all(items.map((item) => settle(async () => (await createAll([item]))[0] as CreatedJob)));
+    return Promise.all(
+      items.map((item) => settle(async () => announced(await createAll([item]))[0] as CreatedJob)),
+    );
   }
 
   private async createWithin(

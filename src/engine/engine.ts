@@ -130,28 +130,28 @@ export class Engine {
    * problem does not become the others'.
    */
   private async createBatch(items: readonly Creation[]): Promise<ItemOutcome<CreatedJob>[]> {
-    const createAll = async (batch: readonly Creation[]) => {
-      const now = this.clock();
-      const created = await this.backend.transaction((tx) => this.createWithin(tx, batch, now));
-      return { ...created, now };
-    };
-    // Told only once committed, and outside the try: a listener's error must not make the jobs twice.
-    const announced = ({ results, events, enqueued, now }: Awaited<ReturnType<typeof createAll>>) => {
-      this.announce(events, enqueued ? now : undefined);
-      return results;
-    };
-    if (items.length > 1) {
-      let together: Awaited<ReturnType<typeof createAll>> | undefined;
-      try {
-        together = await createAll(items);
-      } catch {
-        // Each alone below.
-      }
-      if (together !== undefined) return announced(together).map((value) => ({ ok: true, value }));
+    if (items.length === 1) return [await settle(() => this.createOne(items[0] as Creation))];
+    const now = this.clock();
+    let committed: { results: CreatedJob[]; events: JobEvent[]; enqueued: boolean };
+    try {
+      committed = await this.backend.transaction((tx) => this.createWithin(tx, items, now));
+    } catch {
+      return Promise.all(items.map((item) => settle(() => this.createOne(item))));
     }
-    return Promise.all(
-      items.map((item) => settle(async () => announced(await createAll([item]))[0] as CreatedJob)),
+    // Outside the try: a listener's error must not make the jobs a second time.
+    this.announce(committed.events, committed.enqueued ? now : undefined);
+    return committed.results.map((value) => ({ ok: true, value }));
+  }
+
+  private async createOne(item: Creation): Promise<CreatedJob> {
+    const now = this.clock();
+    const { results, events, enqueued } = await this.backend.transaction((tx) =>
+      this.createWithin(tx, [item], now),
     );
+    this.announce(events, enqueued ? now : undefined);
+    const [result] = results;
+    if (result === undefined) throw new Error("creating one job gave no result");
+    return result;
   }
 
   private async createWithin(

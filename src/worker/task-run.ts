@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, rmdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Logger } from "pino";
 import type { ClaimedTask, Engine } from "../engine/engine.js";
@@ -216,6 +216,9 @@ class LazyDirectory {
   }
 
   async remove(): Promise<void> {
-    if (this.location !== undefined) await rm(this.location, { recursive: true, force: true });
+    const location = this.location;
+    if (location === undefined) return;
+    // Steps mostly move what they made into the store, leaving the directory empty: one rmdir then.
+    await rmdir(location).catch(() => rm(location, { recursive: true, force: true }));
   }
 }

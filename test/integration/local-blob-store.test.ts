@@ -89,6 +89,12 @@ async function rejectsWith(action: () => unknown, code: string, message?: RegExp
   );
 }
 
+/** Where the store keeps `key`'s sidecar: named by the SHA-256 of the key, in a folder of its first byte. */
+function sidecarOf(root: string, key: string): string {
+  const name = createHash("sha256").update(key).digest("hex");
+  return join(root, ".mediaflow", "sidecars", name.slice(0, 2), name);
+}
+
 async function exists(path: string): Promise<boolean> {
   return lstat(path).then(
     () => true,
@@ -176,15 +182,39 @@ describe("local blob store", () => {
       await store.put("a/b/c.txt", bytes("content"), { contentType: "text/plain" });
       assert.equal(store.localPath("a/b/c.txt"), join(root, "a", "b", "c.txt"));
       assert.equal(await readFile(join(root, "a", "b", "c.txt"), "utf8"), "content");
-      assert.ok(await exists(join(root, ".mediaflow", "meta", "a", "b", "c.txt")));
+      assert.ok(await exists(sidecarOf(root, "a/b/c.txt")));
       await store.put("a/keep", bytes("k"));
       await store.delete("a/b/c.txt");
       assert.deepEqual((await readdir(root)).sort(), [".mediaflow", "a"]);
       assert.deepEqual(await readdir(join(root, "a")), ["keep"]);
-      assert.deepEqual(await readdir(join(root, ".mediaflow", "meta", "a")), ["keep"]);
+      assert.equal(await exists(sidecarOf(root, "a/b/c.txt")), false);
+      assert.ok(await exists(sidecarOf(root, "a/keep")));
       await store.delete("a/keep");
       assert.deepEqual(await readdir(root), [".mediaflow"]);
-      assert.deepEqual(await readdir(join(root, ".mediaflow", "meta")), []);
+      assert.equal(await exists(sidecarOf(root, "a/keep")), false);
+    });
+  });
+
+  it("[local] sidecars of a store from before they were named by hash are moved on open", async () => {
+    await withDir(async (dir) => {
+      const root = join(dir, "blobs");
+      const before = await createLocalBlobStore(root);
+      const nested = await before.put("a/b/c.txt", bytes("nested"), { contentType: "text/nested" });
+      const top = await before.put("top", bytes("top"), { contentType: "text/top" });
+      await before.close();
+      // The old layout: each sidecar at .mediaflow/meta/<key>.
+      const legacy = join(root, ".mediaflow", "meta");
+      await mkdir(join(legacy, "a", "b"), { recursive: true });
+      await rename(sidecarOf(root, "a/b/c.txt"), join(legacy, "a", "b", "c.txt"));
+      await rename(sidecarOf(root, "top"), join(legacy, "top"));
+      const after = await createLocalBlobStore(root);
+      try {
+        assert.deepEqual(await after.stat("a/b/c.txt"), nested);
+        assert.deepEqual(await after.stat("top"), top);
+        assert.equal(await exists(legacy), false);
+      } finally {
+        await after.close();
+      }
     });
   });
 
@@ -221,7 +251,7 @@ describe("local blob store", () => {
       assert.deepEqual(await store.stat("v"), first);
       assert.equal(await text(await store.get("v")), "version one");
       // The same crash without an entry for the bytes on disk: the etag is computed, the type unknown.
-      const metaPath = join(root, ".mediaflow", "meta", "v");
+      const metaPath = sidecarOf(root, "v");
       const unborn = { id: "0:0:0:0", etag: "not-these-bytes", contentType: "text/unborn" };
       const { contentType: _type, ...withoutType } = first;
       await writeFile(metaPath, encodeSidecar(unborn, undefined));
@@ -235,18 +265,6 @@ describe("local blob store", () => {
       assert.deepEqual(await store.stat("v"), withoutType);
       const third = await store.put("v", bytes("version three"), { contentType: "text/three" });
       assert.deepEqual(await store.stat("v"), third);
-    });
-  });
-
-  it("[local] leftovers of a crash in the meta tree do not block new writes", async () => {
-    await withStore(async (store, root) => {
-      const meta = join(root, ".mediaflow", "meta");
-      await writeFile(join(meta, "a"), "orphan sidecar where a folder is needed");
-      await mkdir(join(meta, "c", "d"), { recursive: true });
-      await store.put("a/b", bytes("ab"), { contentType: "text/ab" });
-      await store.put("c", bytes("c"), { contentType: "text/c" });
-      assert.equal((await store.stat("a/b"))?.contentType, "text/ab");
-      assert.equal((await store.stat("c"))?.contentType, "text/c");
     });
   });
 

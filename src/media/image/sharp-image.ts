@@ -70,9 +70,10 @@ export async function readImageHeader(
 }
 
 /**
- * A sharp pipeline on a file whose header has been checked, upright (EXIF orientation applied, so later
- * rotations and flips act on the picture as people see it). Output carries no metadata: sharp strips EXIF,
- * XMP and ICC by default and converts colour to sRGB, which is what browsers assume.
+ * A sharp pipeline on a file, upright (EXIF orientation applied, so later rotations and flips act on the
+ * picture as people see it). libvips reads the header before any pixel and refuses there a file it cannot
+ * read or one above `maxPixels`: a decompression bomb costs no memory. Output carries no metadata: sharp
+ * strips EXIF, XMP and ICC by default and converts colour to sRGB, which is what browsers assume.
  * libvips cannot be interrupted mid-operation: steps check their signal between operations, and the
  * attempt's timeout bounds one operation, which the pixel limit keeps to seconds.
  */
@@ -80,16 +81,22 @@ export function openImage(path: string, maxPixels: number): Sharp {
   return sharp(path, { limitInputPixels: maxPixels, failOn: "error", sequentialRead: true }).autoOrient();
 }
 
-/** Runs a sharp operation and turns its errors into the project's, with the file's name for people. */
+/**
+ * Runs a sharp operation on `source` and turns its errors into the project's, with the file's name for
+ * people. When it fails, the header is read to say why: not an image, or above the pixel limit with its
+ * real size. Only then: when the operation works, its own header check (see `openImage`) was enough.
+ */
 export async function withImageErrors<T>(
-  filename: string,
+  source: { path: string; filename: string },
   maxPixels: number,
   operation: () => Promise<T>,
 ): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    throw imageError(error, filename, maxPixels);
+    if (error instanceof MediaflowError) throw error;
+    await readImageHeader(source.path, { maxPixels, filename: source.filename });
+    throw imageError(error, source.filename, maxPixels);
   }
 }
 

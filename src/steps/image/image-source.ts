@@ -1,21 +1,21 @@
-import { type ImageHeader, readImageHeader } from "../../media/image/sharp-image.js";
 import { type SourceFile, sourceFile } from "../step-input.js";
 import type { StepContext } from "../step-type.js";
 
-/** An image a step reads: on local disk, its header checked against the pixel limit. */
+/**
+ * An image a step reads, as a file on local disk. Its header is not read here: the sharp pipeline that
+ * reads the image checks it first (see `openImage`), and `withImageErrors` reads it only to explain a
+ * failure.
+ */
 export interface ImageSource extends SourceFile {
   path: string;
-  header: ImageHeader;
 }
 
 export async function openImageSource(
   ctx: StepContext<unknown>,
   from: string | undefined,
-  maxPixels: number,
 ): Promise<ImageSource> {
   const source = sourceFile(ctx, from);
   const path = await ctx.localFile(source.key);
   ctx.signal.throwIfAborted();
-  const header = await readImageHeader(path, { maxPixels, filename: source.filename });
-  return { ...source, path, header };
+  return { ...source, path };
 }

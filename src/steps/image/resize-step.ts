@@ -76,7 +76,7 @@ export const resizeStep = defineStep({
     if (duplicate !== undefined) {
       throw new PermanentError(ErrorCodes.invalidParams, `two sizes would both be written as ${duplicate}`);
     }
-    const source = await openImageSource(ctx, params.from, params.maxPixels);
+    const source = await openImageSource(ctx, params.from);
     const background = sharpColour(
       params.background ?? (formatHasAlpha(params.format) ? "transparent" : "white"),
     );
@@ -95,7 +95,7 @@ export const resizeStep = defineStep({
         })
         // JPEG has no alpha: without flattening, transparent parts of a PNG would come out black.
         .flatten(params.format === "jpeg" ? { background } : false);
-      const info = await withImageErrors(source.filename, params.maxPixels, () =>
+      const info = await withImageErrors(source, params.maxPixels, () =>
         encodeAs(image, params.format, params.quality).toFile(path),
       );
       outputs.push(

@@ -6,7 +6,7 @@ import {
   imageExtensions,
   sameFormatAs,
 } from "../../media/image/image-formats.js";
-import { openImage, withImageErrors } from "../../media/image/sharp-image.js";
+import { openImage, readImageHeader, withImageErrors } from "../../media/image/sharp-image.js";
 import { fromParam } from "../step-input.js";
 import { defineStep } from "../step-type.js";
 import { formatParam, maxPixelsParam, qualityParam } from "./image-params.js";
@@ -38,8 +38,12 @@ export const transformStep = defineStep({
   defaultTimeoutMs: 120_000,
   async run(ctx) {
     const { params } = ctx;
-    const source = await openImageSource(ctx, params.from, params.maxPixels);
-    const format = params.format ?? sameFormatAs(source.header);
+    const source = await openImageSource(ctx, params.from);
+    const format =
+      params.format ??
+      sameFormatAs(
+        await readImageHeader(source.path, { maxPixels: params.maxPixels, filename: source.filename }),
+      );
     const name = `${ctx.step.name}.${imageExtensions[format]}`;
     const path = join(ctx.workDir, name);
     let image = openImage(source.path, params.maxPixels).rotate(params.rotate);
@@ -47,7 +51,7 @@ export const transformStep = defineStep({
     if (params.flop) image = image.flop();
     // JPEG has no alpha: without flattening, transparent parts of a PNG would come out black.
     if (format === "jpeg") image = image.flatten({ background: "white" });
-    const info = await withImageErrors(source.filename, params.maxPixels, () =>
+    const info = await withImageErrors(source, params.maxPixels, () =>
       encodeAs(image, format, params.quality).toFile(path),
     );
     const output = await ctx.saveOutput(name, path, {

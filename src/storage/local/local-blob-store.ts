@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type BigIntStats, constants } from "node:fs";
-import { type FileHandle, lstat, open, readdir, rename, rm, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -258,9 +258,8 @@ class LocalBlobStore implements BlobStore {
       // orphan sidecar, which no reader uses (no file matches its ids) and the next put replaces.
       await unlink(path).catch(ignoreMissing);
       await fsyncDirectory(dirname(path));
-      await unlink(this.layout.metaPath(key)).catch(ignoreMissing);
-      await this.layout.pruneEmptyParents(this.layout.root, dirname(path));
-      await this.layout.pruneEmptyParents(this.layout.metaDir, dirname(this.layout.metaPath(key)));
+      await unlink(this.layout.sidecarPath(key)).catch(ignoreMissing);
+      await this.layout.pruneEmptyParents(dirname(path));
     });
   }
 
@@ -292,7 +291,7 @@ class LocalBlobStore implements BlobStore {
       for (let attempt = 1; ; attempt += 1) {
         const syncs = new DirectorySyncs();
         try {
-          const parent = await this.layout.ensureParent(this.layout.root, key, "conflict", syncs);
+          const parent = await this.layout.ensureParent(key, syncs);
           const target = join(parent, basename(key));
           const current = await lstat(target, { bigint: true }).catch(ignoreMissing);
           // Checked before the sidecar is touched, so a refused put leaves the sidecar as it was.
@@ -316,36 +315,26 @@ class LocalBlobStore implements BlobStore {
 
   private async knownVersion(key: string, stats: BigIntStats): Promise<SidecarVersion | undefined> {
     const id = versionId(stats);
-    return (await readSidecar(this.layout.metaPath(key))).find((version) => version.id === id);
+    return (await readSidecar(this.layout.sidecarPath(key))).find((version) => version.id === id);
   }
 
   /** Writes `key`'s sidecar; its name is durable once the caller flushes `syncs`. */
   private async writeSidecar(key: string, content: Uint8Array, syncs: DirectorySyncs): Promise<void> {
     const tmp = this.layout.tempPath();
+    const target = this.layout.sidecarPath(key);
     await writeFileDurably(tmp, content);
-    let renamed = false;
     try {
-      for (let attempt = 1; ; attempt += 1) {
-        // Conflicts in the data tree were refused already, so anything in the way here is a stale leftover.
-        const parent = await this.layout.ensureParent(this.layout.metaDir, key, "replace", syncs);
-        const target = join(parent, basename(key));
-        try {
-          await rename(tmp, target);
-          renamed = true;
-          syncs.add(parent);
-          return;
-        } catch (error) {
-          const code = errnoCode(error);
-          if (attempt >= commitAttempts) throw error;
-          if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST") {
-            await rm(target, { recursive: true, force: true });
-          } else if (code !== "ENOENT") {
-            throw error;
-          }
-        }
-      }
-    } finally {
-      if (!renamed) await rm(tmp, { force: true }).catch(() => undefined);
+      await rename(tmp, target).catch(async (error: unknown) => {
+        // The first sidecar in its folder: make the folder, once for the life of the store.
+        if (errnoCode(error) !== "ENOENT") throw error;
+        await mkdir(dirname(target), { recursive: true });
+        syncs.add(this.layout.sidecarDir);
+        await rename(tmp, target);
+      });
+      syncs.add(dirname(target));
+    } catch (error) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw error;
     }
   }
 
@@ -359,7 +348,9 @@ class LocalBlobStore implements BlobStore {
   /** Metadata of the exact version `blob.handle` reads; see sidecar.ts. */
   private async describe(key: string, blob: OpenBlob): Promise<BlobInfo> {
     const id = versionId(blob.stats);
-    const version = (await readSidecar(this.layout.metaPath(key))).find((candidate) => candidate.id === id);
+    const version = (await readSidecar(this.layout.sidecarPath(key))).find(
+      (candidate) => candidate.id === id,
+    );
     const etag = version?.etag ?? (await sha256Of(blob.handle));
     return blobInfo(key, blob.stats, etag, version?.contentType);
   }

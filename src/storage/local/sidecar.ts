@@ -4,7 +4,8 @@ import { z } from "zod";
 import { errnoCode } from "../durable-fs.js";
 
 /**
- * The metadata of one stored version of a blob, kept in a small JSON sidecar under `.mediaflow/meta/<key>`.
+ * The metadata of one stored version of a blob, kept in a small JSON sidecar under `.mediaflow/sidecars/`
+ * (named by the hash of the key: see store-layout.ts).
  *
  * The bytes (`<root>/<key>`) and the sidecar are two files, and no filesystem renames two files at once, so
  * a sidecar entry is tied to the exact file it describes by `id`: the file's device, inode, size and mtime in

@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { lstatSync, realpathSync } from "node:fs";
-import { lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
+import { link, lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
-import { type DirectorySyncs, errnoCode } from "../durable-fs.js";
+import { DirectorySyncs, errnoCode } from "../durable-fs.js";
 import { assertValidKey } from "../keys.js";
 
 /**
@@ -11,7 +11,9 @@ import { assertValidKey } from "../keys.js";
  *
  *   <root>/<key>                    the bytes of each blob, so tools can read `localPath(key)` directly
  *   <root>/.mediaflow/tmp/<uuid>    bodies being written, renamed into place when complete
- *   <root>/.mediaflow/meta/<key>    each blob's sidecar (see sidecar.ts), mirroring the key tree
+ *   <root>/.mediaflow/sidecars/<ab>/<abcd...>
+ *                                   each blob's sidecar (see sidecar.ts), named by the SHA-256 of its key:
+ *                                   a put adds no folder here (256 of them, made once), only a file
  *
  * One reserved name rather than several (`.tmp`, `.meta`): keys whose first segment is `.mediaflow` (in any
  * letter case, for case-insensitive filesystems) are refused, and every other key, `.tmp/x` included, is an
@@ -19,8 +21,8 @@ import { assertValidKey } from "../keys.js";
  */
 export const internalDirName = ".mediaflow";
 
-/** The only ways a put can find the tree in its way; see `ensureDirectory`. */
-type InTheWay = "conflict" | "replace";
+/** Where sidecars mirrored the key tree, before they were named by hash; moved on open. */
+const legacyMetaDirName = "meta";
 
 export class StoreLayout {
   /** Directories this process made whose entry in their parent may not be on disk yet. */
@@ -30,7 +32,7 @@ export class StoreLayout {
     /** The real path of the root (symlinks in the configured path resolved once, at open). */
     readonly root: string,
     readonly tmpDir: string,
-    readonly metaDir: string,
+    readonly sidecarDir: string,
     /** The filesystem the store is on: a file elsewhere cannot be renamed into it. */
     readonly device: bigint,
   ) {}
@@ -43,11 +45,12 @@ export class StoreLayout {
       const layout = new StoreLayout(
         root,
         join(root, internalDirName, "tmp"),
-        join(root, internalDirName, "meta"),
+        join(root, internalDirName, "sidecars"),
         (await stat(root, { bigint: true })).dev,
       );
       await mkdir(layout.tmpDir, { recursive: true });
-      await mkdir(layout.metaDir, { recursive: true });
+      await mkdir(layout.sidecarDir, { recursive: true });
+      await layout.moveLegacySidecars();
       return layout;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -80,8 +83,34 @@ export class StoreLayout {
     return join(this.tmpDir, randomUUID());
   }
 
-  metaPath(key: string): string {
-    return join(this.metaDir, key);
+  sidecarPath(key: string): string {
+    const name = createHash("sha256").update(key).digest("hex");
+    return join(this.sidecarDir, name.slice(0, 2), name);
+  }
+
+  /**
+   * Moves the sidecars of a store written before they were named by hash (`.mediaflow/meta/<key>`).
+   * Linked first, so a crash or a second process doing the same leaves each sidecar in one place or both;
+   * one already at the new place is newer and kept. The old tree goes once the new names are durable.
+   */
+  private async moveLegacySidecars(): Promise<void> {
+    const legacy = join(this.root, internalDirName, legacyMetaDirName);
+    const names = await readdir(legacy, { recursive: true }).catch(ignoreMissing);
+    if (names === undefined) return;
+    const syncs = new DirectorySyncs();
+    for (const name of names) {
+      const path = join(legacy, name);
+      if (!(await lstat(path)).isFile()) continue;
+      const target = this.sidecarPath(name.split(sep).join("/"));
+      await mkdir(dirname(target), { recursive: true });
+      syncs.add(this.sidecarDir);
+      syncs.add(dirname(target));
+      await link(path, target).catch((error: unknown) => {
+        if (errnoCode(error) !== "EEXIST") throw error;
+      });
+    }
+    await syncs.flush();
+    await rm(legacy, { recursive: true, force: true });
   }
 
   /**
@@ -124,18 +153,17 @@ export class StoreLayout {
   }
 
   /**
-   * Creates the directories above `key` inside `base` (the root or the meta tree) one segment at a time,
-   * so that nothing is ever created through a symlink pointing outside `base`, and returns the real path
-   * of the parent. A file where a directory is needed is a conflict in the data tree (`a` exists and `a/b`
-   * is written) and a stale leftover in the meta tree, where it is replaced.
+   * Creates the directories above `key` one segment at a time, so that nothing is ever created through a
+   * symlink pointing outside the root, and returns the real path of the parent. A file where a directory
+   * is needed is a conflict (`a` exists and `a/b` is written).
    *
    * Nothing is fsynced here: the parent of every directory made is added to `syncs`, and so is the parent
    * of one found that another put of this process made and has not yet made durable, so that when the
    * caller flushes `syncs`, the whole path to the new parent is on disk whoever made it.
    */
-  async ensureParent(base: string, key: string, inTheWay: InTheWay, syncs: DirectorySyncs): Promise<string> {
+  async ensureParent(key: string, syncs: DirectorySyncs): Promise<string> {
     const segments = key.split("/").slice(0, -1);
-    let current = base;
+    let current = this.root;
     let index = 0;
     // Below a directory this call just made, only a concurrent writer can have made anything: mkdir first
     // there and look only when it fails, one operation per new level instead of two.
@@ -162,12 +190,10 @@ export class StoreLayout {
         index += 1;
       } else if (stats.isSymbolicLink()) {
         const real = await realpath(next);
-        this.assertInside(real, base, key);
+        this.assertInside(real, this.root, key);
         if (!(await stat(real)).isDirectory()) throw conflict(key, segments.slice(0, index + 1).join("/"));
         current = real;
         index += 1;
-      } else if (inTheWay === "replace") {
-        await rm(next, { force: true });
       } else {
         throw conflict(key, segments.slice(0, index + 1).join("/"));
       }
@@ -182,10 +208,10 @@ export class StoreLayout {
     syncs.afterFlush(() => this.notYetDurable.delete(dir));
   }
 
-  /** Removes the now-empty directories from `realParent` up to (not including) `base`. Best effort. */
-  async pruneEmptyParents(base: string, realParent: string): Promise<void> {
+  /** Removes the now-empty directories from `realParent` up to (not including) the root. Best effort. */
+  async pruneEmptyParents(realParent: string): Promise<void> {
     let dir = realParent;
-    while (dir !== base && dir.startsWith(base + sep)) {
+    while (dir !== this.root && dir.startsWith(this.root + sep)) {
       try {
         await rmdir(dir);
       } catch (error) {

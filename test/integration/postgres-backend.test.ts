@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import type { Backend } from "../../src/backend/backend.js";
+import type { Backend, BackendTransaction } from "../../src/backend/backend.js";
 import {
   classifyFailure,
   connectionConfig,
@@ -242,19 +242,26 @@ function postgresTests(url: string): void {
         await withBackend(schema, async (backend) => {
           const engine = new Engine({ backend, catalog: testCatalog });
           const { job } = await engine.createJob({ pipeline: pipeline({ a: {} }), input: null });
-          await assert.rejects(
-            backend.transaction(async (tx) => {
-              await tx.lockJob(job.job.id);
-              await tx.appendEvents([skippedEvent(job.job.id, "final")], [], { final: true });
-              await tx.lockJob("job_that_does_not_matter");
-            }),
-            /committed with its final append/,
-          );
+          // A statement and a task write (which would otherwise wait to ride along) are both refused.
+          const following = [
+            (tx: BackendTransaction) => tx.lockJob("job_that_does_not_matter"),
+            (tx: BackendTransaction) => tx.deleteTask(1),
+          ];
+          for (const [index, next] of following.entries()) {
+            await assert.rejects(
+              backend.transaction(async (tx) => {
+                await tx.lockJob(job.job.id);
+                await tx.appendEvents([skippedEvent(job.job.id, `final ${index}`)], [], { final: true });
+                await next(tx);
+              }),
+              /committed with its final append/,
+            );
+          }
           const events = await backend.reads.readEvents({ jobId: job.job.id, after: 0, limit: 100 });
           assert.deepEqual(
             events.flatMap((e) => (e.type === "step.skipped" ? [e.data.reason] : [])),
-            ["final"],
-            "the append committed",
+            ["final 0", "final 1"],
+            "the appends committed",
           );
         });
       });

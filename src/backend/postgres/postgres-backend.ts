@@ -111,9 +111,6 @@ class PostgresBackend implements Backend {
     return runTransaction(this.pool, async (attempt) => {
       const pending = new PendingWrites();
       const value = await work(transactionOps(attempt, this.schema, pending));
-      if (attempt.committed && !pending.empty) {
-        throw new Error("task writes were asked for after the transaction's final append");
-      }
       await flushPendingWrites(attempt.client, pending);
       return value;
     });
@@ -195,6 +192,7 @@ function transactionOps(
       return appended;
     },
     async enqueueTasks(tasks) {
+      assertOpen();
       pending.enqueueTasks(tasks);
       wake(tasks.map((task) => task.runAt));
     },
@@ -218,10 +216,12 @@ function transactionOps(
       return tasks;
     },
     async updateTask(taskId, update) {
+      assertOpen();
       pending.updateTask(taskId, update);
       if (update.state === "queued") wake([update.runAt]);
     },
     async deleteTask(taskId) {
+      assertOpen();
       pending.deleteTask(taskId);
     },
     deleteJobTasks: (jobId) => deleteJobTasks(db, jobId),

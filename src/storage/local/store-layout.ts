@@ -100,13 +100,15 @@ export class StoreLayout {
     const syncs = new DirectorySyncs();
     for (const name of names) {
       const path = join(legacy, name);
-      if (!(await lstat(path)).isFile()) continue;
+      // Missing: another process opening the store has moved it and removed the old tree.
+      if (!(await lstat(path).catch(ignoreMissing))?.isFile()) continue;
       const target = this.sidecarPath(name.split(sep).join("/"));
       await mkdir(dirname(target), { recursive: true });
       syncs.add(this.sidecarDir);
       syncs.add(dirname(target));
       await link(path, target).catch((error: unknown) => {
-        if (errnoCode(error) !== "EEXIST") throw error;
+        const code = errnoCode(error);
+        if (code !== "EEXIST" && code !== "ENOENT") throw error;
       });
     }
     await syncs.flush();

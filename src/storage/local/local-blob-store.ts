@@ -347,10 +347,7 @@ class LocalBlobStore implements BlobStore {
 
   /** Metadata of the exact version `blob.handle` reads; see sidecar.ts. */
   private async describe(key: string, blob: OpenBlob): Promise<BlobInfo> {
-    const id = versionId(blob.stats);
-    const version = (await readSidecar(this.layout.sidecarPath(key))).find(
-      (candidate) => candidate.id === id,
-    );
+    const version = await this.knownVersion(key, blob.stats);
     const etag = version?.etag ?? (await sha256Of(blob.handle));
     return blobInfo(key, blob.stats, etag, version?.contentType);
   }

@@ -313,6 +313,7 @@ class LocalBlobStore implements BlobStore {
     });
   }
 
+  /** The sidecar's entry for the version of `key` whose file has `stats`, if it has one. */
   private async knownVersion(key: string, stats: BigIntStats): Promise<SidecarVersion | undefined> {
     const id = versionId(stats);
     return (await readSidecar(this.layout.sidecarPath(key))).find((version) => version.id === id);

@@ -1,5 +1,5 @@
-import { availableParallelism, tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { ErrorCodes, ValidationError } from "../errors/errors.js";
 import { parseDuration } from "../util/duration.js";
@@ -54,7 +54,7 @@ const configSchema = z.object({
   stepTimeoutMs: durationMs.pipe(z.number().min(1)).default(configDefaults.stepTimeoutMs),
   concurrency: z.coerce.number().int().min(1).max(1024).default(configDefaults.concurrency),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  tmpDir: z.string().min(1).default(tmpdir()),
+  tmpDir: z.string().min(1).optional(),
   port: z.coerce.number().int().min(0).max(65535).default(configDefaults.port),
   rateLimitPerMinute: z.coerce
     .number()
@@ -156,7 +156,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<ConfigInput> =
     dataDir,
     databaseUrl: value.databaseUrl ?? join(dataDir, "mediaflow.db"),
     storageUrl: value.storageUrl ?? join(dataDir, "blobs"),
-    tmpDir: isAbsolute(value.tmpDir) ? value.tmpDir : resolve(value.tmpDir),
+    // Beside the data, not in the OS temp dir: outputs are then renamed into a local store on the same
+    // disk instead of copied, and a long video's intermediates never land in a RAM-backed /tmp.
+    tmpDir: value.tmpDir === undefined ? join(dataDir, "tmp") : resolve(value.tmpDir),
     secret: value.secret,
     triggersFile: value.triggersFile === undefined ? undefined : resolve(value.triggersFile),
     inboxDir: resolve(value.inboxDir ?? join(dataDir, "inbox")),

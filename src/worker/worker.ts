@@ -6,6 +6,7 @@ import { coerceError, LeaseLostError } from "../errors/errors.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { WorkerShutdownError } from "./abort-reasons.js";
+import { ScratchFolder } from "./scratch-folder.js";
 import { TaskRun } from "./task-run.js";
 import { Wakeup } from "./wakeup.js";
 
@@ -25,6 +26,7 @@ export interface WorkerOptions {
   pollMs: number;
   /** How long `stop` lets running tasks finish before handing them back. */
   shutdownGraceMs: number;
+  /** Where the worker's scratch folder (see ScratchFolder) and its tasks' directories go. */
   tmpDir: string;
   /** Per-attempt timeout for steps whose pipeline and type set none. */
   defaultTimeoutMs: number;
@@ -40,6 +42,9 @@ export interface WorkerOptions {
  */
 export class Worker {
   readonly id: string;
+  private readonly scratch: ScratchFolder;
+  /** The scratch folder made and stale ones swept; shutdown waits for it before removing the folder. */
+  private scratchOpened: Promise<void> = Promise.resolve();
   private readonly runs = new Map<number, TaskRun>();
   private readonly wakeup = new Wakeup();
   private state: "created" | "running" | "stopping" | "stopped" = "created";
@@ -57,6 +62,7 @@ export class Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.scratch = new ScratchFolder(options.tmpDir, this.id);
   }
 
   get activeTasks(): number {
@@ -73,6 +79,7 @@ export class Worker {
     // Other processes' work: a wake-up hint where the backend has one (LISTEN/NOTIFY); polling stays.
     this.stopListening = engine.backend.onWork?.(() => this.wakeup.wake());
     this.keeper = setInterval(() => void this.keep(), keeperTickMs(this.options.leaseMs));
+    this.scratchOpened = this.openScratch();
     this.loopDone = this.claimLoop();
     this.options.log.info({ worker: this.id, concurrency: this.options.concurrency }, "worker started");
   }
@@ -115,6 +122,10 @@ export class Worker {
       );
       // A step that ignores its signal still loses the task: hand it back so another worker runs it.
       for (const run of this.runs.values()) await this.releaseQuietly(run);
+    });
+    await attempt(async () => {
+      await this.scratchOpened;
+      await this.scratch.remove();
     });
     await attempt(async () => {
       clearInterval(this.keeper);
@@ -194,13 +205,13 @@ export class Worker {
   }
 
   private startTask(claim: ClaimedTask): void {
-    const { engine, catalog, storage, log, tmpDir, leaseMs, defaultTimeoutMs } = this.options;
+    const { engine, catalog, storage, log, leaseMs, defaultTimeoutMs } = this.options;
     const run = new TaskRun(claim, {
       engine,
       catalog,
       storage,
       log,
-      tmpDir,
+      tmpDir: this.scratch.path,
       leaseMs,
       defaultTimeoutMs,
       finishing: (finishing) => {
@@ -229,12 +240,25 @@ export class Worker {
   }
 
   /** One keeper tick; ticks never overlap. */
+  /** A failure here only leaves stale folders for a later worker: it is logged, and the worker runs on. */
+  private async openScratch(): Promise<void> {
+    try {
+      const removed = await this.scratch.open();
+      if (removed.length > 0) {
+        this.options.log.info({ removed }, "removed the scratch folders of workers that were killed");
+      }
+    } catch (error) {
+      this.options.log.warn({ err: coerceError(error) }, "could not prepare the scratch folder");
+    }
+  }
+
   private async keep(): Promise<void> {
     if (this.keeping) return;
     this.keeping = true;
     try {
       await this.renewLeases();
       const now = Date.now();
+      await this.scratch.touch(now);
       if (now - this.lastLeaseCheck >= leaseCheckMs) {
         this.lastLeaseCheck = now;
         await this.checkLeases();

@@ -35,6 +35,18 @@ const writeStep = defineStep({
   },
 });
 
+/** Reports the scratch directory it was given, and leaves a file in it (as a killed step would). */
+const scratchStep = defineStep({
+  type: "test.scratch",
+  description: "writes a file into its scratch directory and reports where that is",
+  params: z.object({}),
+  async run(ctx) {
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(`${ctx.workDir}/left-behind.tmp`, "x");
+    return { data: { workDir: ctx.workDir } };
+  },
+});
+
 /** Counts the steps of its type running at once, and the most seen. */
 const running = { now: 0, most: 0 };
 const countedStep = defineStep({
@@ -50,7 +62,7 @@ const countedStep = defineStep({
   },
 });
 
-const catalog = makeCatalog([...utilSteps, hangStep, writeStep, countedStep]);
+const catalog = makeCatalog([...utilSteps, hangStep, writeStep, countedStep, scratchStep]);
 
 describe("worker", () => {
   it("runs independent steps in parallel and a fan-in step after both", async () => {
@@ -117,6 +129,39 @@ describe("worker", () => {
         assert.match(output?.key ?? "", new RegExp(`^jobs/${job.job.id}/note/t\\d+/notes/note.txt$`));
         const { text } = await import("node:stream/consumers");
         assert.equal(await text(await fixture.storage.get(output?.key ?? "")), "hello");
+      } finally {
+        await fixture.close();
+      }
+    });
+  });
+
+  it("keeps task directories in a scratch folder of its own, removes it on stop, and sweeps those of killed workers", async () => {
+    await withTempDir("worker", async (dir) => {
+      const fixture = await openEngineFixture(dir, catalog);
+      try {
+        const { mkdir, readdir, utimes, writeFile } = await import("node:fs/promises");
+        const { join, relative, sep } = await import("node:path");
+        // A worker killed an hour ago, one alive (touched now), and a folder that is not a worker's.
+        const hourAgo = (Date.now() - 60 * 60_000) / 1000;
+        for (const name of ["worker-killed", "worker-alive", "not-a-worker"]) {
+          await mkdir(join(dir, name, "task-1-t1-abcd"), { recursive: true });
+          await writeFile(join(dir, name, "task-1-t1-abcd", "partial.mp4"), "x");
+          if (name !== "worker-alive") await utimes(join(dir, name), hourAgo, hourAgo);
+        }
+        const worker = fixture.worker();
+        worker.start();
+        const spec = pipeline({ scratch: { use: "test.scratch" } });
+        const { job } = await fixture.engine.createJob({ pipeline: spec, input: null });
+        const state = await waitForJob(fixture.engine, job.job.id);
+        assert.equal(state.job.status, "succeeded");
+        const data = state.steps.scratch?.result?.data as { workDir: string } | undefined;
+        const workDir = data?.workDir ?? "";
+        const [folder, task] = relative(dir, workDir).split(sep);
+        assert.match(folder ?? "", /^worker-/);
+        assert.match(task ?? "", /^task-/);
+        await worker.stop();
+        const left = (await readdir(dir)).filter((name) => !name.startsWith("mediaflow.db"));
+        assert.deepEqual(left.sort(), ["blobs", "not-a-worker", "worker-alive"]);
       } finally {
         await fixture.close();
       }

@@ -38,10 +38,9 @@ export class ScratchFolder {
     if (now - this.touchedAt < touchEveryMs) return;
     this.touchedAt = now;
     const seconds = now / 1000;
-    await utimes(this.path, seconds, seconds).catch(async (error: unknown) => {
+    await utimes(this.path, seconds, seconds).catch((error: unknown) => {
+      // Gone (removed on stop, or by another worker after a long pause): the next task makes it again.
       if (errnoCode(error) !== "ENOENT") throw error;
-      // Removed by hand or by another worker after a long pause: make it again.
-      await mkdir(this.path, { recursive: true });
     });
   }
 

@@ -258,7 +258,7 @@ export class Worker {
     try {
       await this.renewLeases();
       const now = Date.now();
-      await this.scratch.touch(now);
+      if (this.state === "running") await this.scratch.touch(now);
       if (now - this.lastLeaseCheck >= leaseCheckMs) {
         this.lastLeaseCheck = now;
         await this.checkLeases();

@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, rm, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode } from "../storage/durable-fs.js";
+import { safeKeySegment } from "../storage/keys.js";
 
 /** A live worker touches its folder this often... */
 const touchEveryMs = 60_000;
@@ -23,7 +24,7 @@ export class ScratchFolder {
     private readonly tmpDir: string,
     workerId: string,
   ) {
-    this.path = join(tmpDir, `${prefix}${workerId.replace(/[^a-zA-Z0-9._-]/g, "_")}`);
+    this.path = join(tmpDir, `${prefix}${safeKeySegment(workerId)}`);
   }
 
   /** Makes the folder (touching it), then removes stale ones; returns the names removed. */
@@ -53,7 +54,10 @@ export class ScratchFolder {
     for (const name of await readdir(this.tmpDir)) {
       const path = join(this.tmpDir, name);
       if (!name.startsWith(prefix) || path === this.path) continue;
-      const stats = await lstat(path).catch(() => undefined);
+      // Missing: another worker starting at the same time removed it first.
+      const stats = await lstat(path).catch((error: unknown) => {
+        if (errnoCode(error) !== "ENOENT") throw error;
+      });
       if (stats === undefined || !stats.isDirectory() || stats.mtimeMs > now - staleAfterMs) continue;
       await rm(path, { recursive: true, force: true });
       removed.push(name);

@@ -16,6 +16,14 @@ export interface Backend {
    * I/O of its own (no awaiting anything but `tx`), since the transaction is held while it runs.
    */
   transaction<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<T>;
+  /**
+   * `transaction`, answered as soon as the commit is visible instead of once it is durable, with the
+   * promise of when it is (already settled where every commit is durable when it returns). Only for work
+   * that may be acted on before then because a commit lost to a power cut loses nothing that will not be
+   * done again: a claim, whose task is then claimed again. What the caller tells others must wait for
+   * `durable`.
+   */
+  transactionBeforeDurable<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<Committed<T>>;
   /** Reads outside a transaction; they see committed data. */
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
@@ -37,6 +45,13 @@ export interface Backend {
 }
 
 export type BackendKind = "sqlite" | "postgres";
+
+/** A transaction's result, visible to others, and when its commit will be durable. */
+export interface Committed<T> {
+  value: T;
+  /** Settles once the commit is on disk; rejects if that cannot be known. */
+  durable: Promise<void>;
+}
 
 /** A runnable unit in the queue: a step of a job, or one part of a map step. */
 export interface TaskRecord {

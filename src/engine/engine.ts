@@ -1,6 +1,7 @@
 import type {
   Backend,
   BackendTransaction,
+  Committed,
   EventQuery,
   JobFilter,
   JobSummary,
@@ -132,24 +133,25 @@ export class Engine {
   private async createBatch(items: readonly Creation[]): Promise<ItemOutcome<CreatedJob>[]> {
     if (items.length === 1) return [await settle(() => this.createOne(items[0] as Creation))];
     const now = this.clock();
-    let committed: { results: CreatedJob[]; events: JobEvent[]; enqueued: boolean };
+    let committed: Committed<CreatedWithin>;
     try {
-      committed = await this.backend.transaction((tx) => this.createWithin(tx, items, now));
+      committed = await this.backend.transactionBeforeDurable((tx) => this.createWithin(tx, items, now));
     } catch {
       return Promise.all(items.map((item) => settle(() => this.createOne(item))));
     }
     // Outside the try: a listener's error must not make the jobs a second time.
-    this.announce(committed.events, committed.enqueued ? now : undefined);
-    return committed.results.map((value) => ({ ok: true, value }));
+    const { results, events, enqueued } = committed.value;
+    await this.announceWhenDurable(committed.durable, events, enqueued ? now : undefined);
+    return results.map((value) => ({ ok: true, value }));
   }
 
   private async createOne(item: Creation): Promise<CreatedJob> {
     const now = this.clock();
-    const { results, events, enqueued } = await this.backend.transaction((tx) =>
+    const { value, durable } = await this.backend.transactionBeforeDurable((tx) =>
       this.createWithin(tx, [item], now),
     );
-    this.announce(events, enqueued ? now : undefined);
-    const [result] = results;
+    await this.announceWhenDurable(durable, value.events, value.enqueued ? now : undefined);
+    const [result] = value.results;
     if (result === undefined) throw new Error("creating one job gave no result");
     return result;
   }
@@ -158,7 +160,7 @@ export class Engine {
     tx: BackendTransaction,
     items: readonly Creation[],
     now: number,
-  ): Promise<{ results: CreatedJob[]; events: JobEvent[]; enqueued: boolean }> {
+  ): Promise<CreatedWithin> {
     const results: CreatedJob[] = [];
     const changes: JobChange[] = [];
     // A key used twice in one batch: the second request gets the job the first one made.
@@ -219,13 +221,21 @@ export class Engine {
     return { results, events, enqueued: changes.some((change) => change.tasks.length > 0) };
   }
 
-  /** Leases up to `limit` runnable tasks to a worker and records that they started. */
+  /**
+   * Leases up to `limit` runnable tasks to a worker and records that they started. The worker may start
+   * them before the claim is durable: were it lost to a power cut, the tasks would be claimed again, and
+   * whatever they did is recorded only by a later commit, which is durable only with this one. Their
+   * started events are announced once it is durable, as every other event is.
+   */
   async claimTasks(request: ClaimOptions): Promise<ClaimedTask[]> {
     if (request.limit <= 0) return [];
     const now = this.clock();
-    const { claimed, events } = await this.backend.transaction((tx) => this.claimWithin(tx, request, now));
-    this.announce(events);
-    return claimed;
+    const { value, durable } = await this.backend.transactionBeforeDurable((tx) =>
+      this.claimWithin(tx, request, now),
+    );
+    // A failed flush fails every later transaction; these events are then never announced.
+    this.announceWhenDurable(durable, value.events).catch(() => {});
+    return value.claimed;
   }
 
   private async claimWithin(
@@ -294,9 +304,9 @@ export class Engine {
   private async completeBatch(items: readonly Completion[]): Promise<ItemOutcome<void>[]> {
     if (items.length === 1) return [await settle(() => this.completeOne(items[0] as Completion))];
     const now = this.clock();
-    let committed: { outcomes: ItemOutcome<void>[]; events: JobEvent[]; wake: number | undefined };
+    let committed: Committed<{ outcomes: ItemOutcome<void>[]; events: JobEvent[] }>;
     try {
-      committed = await this.backend.transaction(async (tx) => {
+      committed = await this.backend.transactionBeforeDurable(async (tx) => {
         const tasks = new Map(
           (await tx.lockTasks(items.map((item) => item.lease.taskId))).map((task) => [task.id, task]),
         );
@@ -323,13 +333,14 @@ export class Engine {
           outcomes[index] = { ok: true, value: undefined };
         }
         const events = (await commitChanges(tx, [...changes.values()])).flat();
-        return { outcomes, events, wake: wakeTime(events) };
+        return { outcomes, events };
       });
     } catch {
       return Promise.all(items.map((item) => settle(() => this.completeOne(item))));
     }
-    this.announce(committed.events, committed.wake);
-    return committed.outcomes;
+    const { outcomes, events } = committed.value;
+    await this.announceWhenDurable(committed.durable, events, wakeTime(events));
+    return outcomes;
   }
 
   private async completeOne({ lease, result }: Completion): Promise<void> {
@@ -416,7 +427,7 @@ export class Engine {
    */
   async cancelJob(jobId: string, reason = "cancelled by request"): Promise<JobProjection> {
     const now = this.clock();
-    const { state, events, revoked } = await this.backend.transaction(async (tx) => {
+    const { value, durable } = await this.backend.transactionBeforeDurable(async (tx) => {
       const state = await tx.lockJob(jobId);
       if (state === undefined) throw new NotFoundError("job", jobId);
       if (finishedJobStatuses.has(state.job.status)) return { state, events: [], revoked: [] };
@@ -430,7 +441,8 @@ export class Engine {
       change.emit({ type: "job.cancelled", data: { reason } });
       return { state, events: await change.commit(tx), revoked: removed.map((task) => task.id) };
     });
-    this.announce(events);
+    const { state, events, revoked } = value;
+    await this.announceWhenDurable(durable, events);
     if (revoked.length > 0) this.notifications.emit("revoked", revoked);
     return state;
   }
@@ -441,7 +453,7 @@ export class Engine {
    */
   async retryJob(jobId: string, options: { steps?: string[] } = {}): Promise<JobProjection> {
     const now = this.clock();
-    const { state, events } = await this.backend.transaction(async (tx) => {
+    const { value, durable } = await this.backend.transactionBeforeDurable(async (tx) => {
       const state = await tx.lockJob(jobId);
       if (state === undefined) throw new NotFoundError("job", jobId);
       const retryable = new Set(["failed", "skipped", "cancelled"]);
@@ -477,8 +489,8 @@ export class Engine {
       change.advance();
       return { state, events: await change.commit(tx) };
     });
-    this.announce(events, now);
-    return state;
+    await this.announceWhenDurable(durable, value.events, now);
+    return value.state;
   }
 
   /**
@@ -568,16 +580,30 @@ export class Engine {
     work: (tx: BackendTransaction, task: TaskRecord, change: JobChange) => Promise<void>,
   ): Promise<void> {
     const now = this.clock();
-    const { events, wake } = await this.backend.transaction(async (tx) => {
+    const { value: events, durable } = await this.backend.transactionBeforeDurable(async (tx) => {
       const task = await lockLease(tx, lease);
       const state = await tx.lockJob(task.jobId);
       if (state === undefined) throw jobGone(lease);
       const change = new JobChange(state, now);
       await work(tx, task, change);
-      const events = await change.commit(tx);
-      return { events, wake: wakeTime(events) };
+      return change.commit(tx);
     });
-    this.announce(events, wake);
+    await this.announceWhenDurable(durable, events, wakeTime(events));
+  }
+
+  /**
+   * Tells listeners of a commit's events once it is durable, and resolves then. Every engine transaction
+   * that writes events calls this as soon as its commit returns, before anything else: commits return in
+   * order and their flushes end in order, so listeners hear each job's events in sequence, and none that
+   * a power cut could still take back.
+   */
+  private async announceWhenDurable(
+    durable: Promise<void>,
+    events: JobEvent[],
+    workAt?: number,
+  ): Promise<void> {
+    await durable;
+    this.announce(events, workAt);
   }
 
   private announce(events: JobEvent[], workAt?: number): void {
@@ -622,6 +648,14 @@ interface Creation {
   request: CreateJobRequest;
   pipeline: PipelineSpec;
   params: Record<string, JsonValue>;
+}
+
+/** What creating a batch of jobs committed. */
+interface CreatedWithin {
+  results: CreatedJob[];
+  events: JobEvent[];
+  /** Some job has a task runnable now. */
+  enqueued: boolean;
 }
 
 /** A created job, or the tenant's job that already had the request's idempotency key. */

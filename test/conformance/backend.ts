@@ -480,6 +480,38 @@ export function backendConformance(kind: BackendKind, open: () => Promise<Backen
       );
     });
 
+    test("listeners hear every event of every job once, each job's in sequence, while workers race", async ({
+      engine,
+    }) => {
+      const announced: JobEvent[] = [];
+      engine.notifications.on("events", (events) => announced.push(...events));
+      const spec = pipeline({ a: {}, b: {}, c: { needs: ["a", "b"] }, d: { needs: ["c"] } });
+      const jobs = await Promise.all(
+        Array.from({ length: 8 }, () => engine.createJob({ pipeline: spec, input: null })),
+      );
+      // Four workers claim and complete at once, so claims and results of one job commit side by side.
+      const work = async (workerId: string) => {
+        for (let idle = 0; idle < 3; ) {
+          const claimed = await engine.claimTasks({ workerId, limit: 2, leaseMs });
+          if (claimed.length === 0) idle++;
+          await Promise.all(claimed.map((task) => engine.completeTask(task.lease, {})));
+        }
+      };
+      await Promise.all(["w1", "w2", "w3", "w4"].map(work));
+      for (const { job } of jobs) {
+        const logged = await engine.readEvents({ jobId: job.job.id, after: 0, limit: 1000 });
+        assert.equal(logged.at(-1)?.type, "job.succeeded");
+        // Claims are handed out before they are durable; their events are told with the rest, in order.
+        await waitUntil(
+          () => announced.filter((event) => event.jobId === job.job.id).length === logged.length,
+        );
+        assert.deepEqual(
+          announced.filter((event) => event.jobId === job.job.id).map((event) => event.seq),
+          logged.map((event) => event.seq),
+        );
+      }
+    });
+
     test("when a step fails its dependents are skipped, independent branches finish, and the job fails with its error", async ({
       engine,
     }) => {
@@ -759,5 +791,14 @@ async function readAll(engine: Engine, jobId: string): Promise<JobEvent[]> {
     const page = await engine.readEvents({ jobId, after: events.at(-1)?.seq ?? 0, limit: 100 });
     if (page.length === 0) return events;
     events.push(...page);
+  }
+}
+
+/** Waits for what is announced after a commit is durable, which may come a moment after the commit. */
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the announcement");
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

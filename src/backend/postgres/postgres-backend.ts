@@ -6,6 +6,7 @@ import type {
   Backend,
   BackendReads,
   BackendTransaction,
+  Committed,
   RetentionStore,
   UploadStore,
   WebhookOutbox,
@@ -114,6 +115,11 @@ class PostgresBackend implements Backend {
       await flushPendingWrites(attempt.client, pending);
       return value;
     });
+  }
+
+  /** A PostgreSQL commit is durable when it returns (`synchronous_commit` on, its default). */
+  async transactionBeforeDurable<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<Committed<T>> {
+    return { value: await this.transaction(work), durable: Promise.resolve() };
   }
 
   onWork(listener: () => void): () => void {

@@ -2,9 +2,12 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
+import type { Committed } from "../backend.js";
 import { type Migration, migrations } from "./migrations.js";
+import type { Durability } from "./wal-sync.js";
 
 export type SqliteDatabase = Database.Database;
+type Statement = Database.Statement;
 
 /**
  * How long a connection waits for another process's write lock before giving up. Transactions here take
@@ -20,9 +23,11 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
     fileMustExist: options.readonly ?? false,
   });
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  if (!options.readonly) db.pragma("journal_mode = WAL");
-  // FULL: a commit is on disk before it is acknowledged, so an acknowledged job survives power loss.
-  db.pragma("synchronous = FULL");
+  const writeAheadLog = !options.readonly && db.pragma("journal_mode = WAL", { simple: true }) === "wal";
+  // With a write-ahead log, NORMAL: SQLite writes the log at commit without waiting for the disk, and the
+  // writer flushes it off the event loop before it tells anyone of the commit (see wal-sync.ts), so an
+  // acknowledged job still survives power loss. FULL elsewhere: SQLite flushes at every commit itself.
+  db.pragma(`synchronous = ${writeAheadLog ? "NORMAL" : "FULL"}`);
   // Each caller's work runs in a savepoint of the shared commit (see SqliteWriter), and SQLite keeps the
   // pages a savepoint may have to restore in a temporary file by default: a file opened per commit and
   // two writes per page changed (as many writes as the WAL gets). In memory: 40% less system CPU at
@@ -70,8 +75,10 @@ export function migrate(db: SqliteDatabase, known: readonly Migration[] = migrat
 
 interface PendingTransaction {
   work: () => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (reason: unknown) => void;
+  /** The work committed: others can see it now; `durable` settles once it is on disk. */
+  committed: (value: unknown, durable: Promise<void>) => void;
+  /** The work threw and was rolled back, or the transaction could not begin or commit. */
+  failed: (reason: unknown) => void;
 }
 
 /** What the writer tells a cache of the database's contents, so that nothing cached outlives a rollback. */
@@ -96,10 +103,13 @@ const noHooks: TransactionHooks = {
 /**
  * SQLite has one writer at a time, so transactions are queued and run one after the other on one
  * connection. Transactions that queue up while a commit is in progress run together in the next one, each
- * in a savepoint of its own (group commit), and so do those queued while that one's work runs: a commit
- * costs an fsync (0.5 to 1 ms on our machines), so sharing it is what lets many workers record results at
- * once. A transaction that throws rolls back its own savepoint only; each caller's promise settles after
- * the commit that made its writes durable.
+ * in a savepoint of its own (group commit), and so do those queued while that one's work runs. A
+ * transaction that throws rolls back its own savepoint only.
+ *
+ * A commit's callers are answered once it is durable (`durability`, an fsync of the write-ahead log off
+ * the event loop), but the writer does not wait for the disk: the next transactions run and commit while
+ * the flush runs, and share the next one. `runBeforeDurable` answers at commit, for work that may be acted on
+ * before it is durable. Once a flush has failed, every transaction is refused.
  */
 export class SqliteWriter {
   private readonly queue: PendingTransaction[] = [];
@@ -107,20 +117,59 @@ export class SqliteWriter {
   private idleWaiters: (() => void)[] = [];
   /** SQLite's count of other connections' commits, as of this writer's last transaction. */
   private dataVersion: number | undefined;
+  /** The last commit's flush, so that `idle` waits for it too. */
+  private lastDurable: Promise<void> = Promise.resolve();
+  /** Why commits can no longer be made durable, once a flush has failed. */
+  private failure: unknown;
+
+  /** Prepared once: `db.pragma()` prepares its statement anew at every call. */
+  private readonly dataVersionStatement: Statement;
 
   constructor(
     private readonly db: SqliteDatabase,
+    private readonly durability: Durability,
     private readonly hooks: TransactionHooks = noHooks,
-  ) {}
+  ) {
+    this.dataVersionStatement = db.prepare("PRAGMA data_version").pluck();
+  }
 
+  /** Runs `work` in a transaction; resolves once its commit is durable. */
   run<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.running) {
-        this.running = true;
-        setImmediate(() => void this.drain());
-      }
+      this.enqueue({
+        work,
+        committed: (value, durable) => durable.then(() => resolve(value as T), reject),
+        failed: reject,
+      });
     });
+  }
+
+  /**
+   * Runs `work` in a transaction; resolves as soon as it has committed, before it is durable. Only for
+   * work whose result may be acted on early because a commit lost to a power cut loses nothing that will
+   * not be done again (a claim: its task is claimed again); whatever else the caller tells must wait for
+   * `durable`.
+   */
+  runBeforeDurable<T>(work: () => Promise<T>): Promise<Committed<T>> {
+    return new Promise<Committed<T>>((resolve, reject) => {
+      this.enqueue({
+        work,
+        committed: (value, durable) => resolve({ value: value as T, durable }),
+        failed: reject,
+      });
+    });
+  }
+
+  private enqueue(item: PendingTransaction): void {
+    if (this.failure !== undefined) {
+      item.failed(this.failure);
+      return;
+    }
+    this.queue.push(item);
+    if (!this.running) {
+      this.running = true;
+      setImmediate(() => void this.drain());
+    }
   }
 
   private async drain(): Promise<void> {
@@ -128,24 +177,31 @@ export class SqliteWriter {
       while (this.queue.length > 0) await this.runBatch();
     } finally {
       this.running = false;
-      for (const wake of this.idleWaiters.splice(0)) wake();
+      if (this.queue.length === 0) {
+        await this.lastDurable;
+        for (const wake of this.idleWaiters.splice(0)) wake();
+      }
     }
   }
 
-  /** Resolves once every queued transaction has settled. */
+  /** Resolves once every queued transaction has settled and the last commit's flush has ended. */
   idle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (!this.running && this.queue.length === 0) return this.lastDurable;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async runBatch(): Promise<void> {
+    if (this.failure !== undefined) {
+      for (const item of this.queue.splice(0)) item.failed(this.failure);
+      return;
+    }
     try {
       this.db.exec("BEGIN IMMEDIATE");
     } catch (error) {
-      for (const item of this.queue.splice(0, maxBatch)) item.reject(error);
+      for (const item of this.queue.splice(0, maxBatch)) item.failed(error);
       return;
     }
-    const version = this.db.pragma("data_version", { simple: true }) as number;
+    const version = this.dataVersionStatement.get() as number;
     this.hooks.began(version !== this.dataVersion);
     this.dataVersion = version;
     const batch: PendingTransaction[] = [];
@@ -173,13 +229,18 @@ export class SqliteWriter {
     } catch (error) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
       this.hooks.rolledBack();
-      for (const item of batch) item.reject(error);
+      for (const item of batch) item.failed(error);
       return;
     }
+    const durable = this.durability.sync();
+    // Settled here too, so that a failure with nobody waiting (early callers) is not unhandled.
+    this.lastDurable = durable.catch((error: unknown) => {
+      this.failure ??= error;
+    });
     batch.forEach((item, index) => {
       const outcome = outcomes[index];
-      if (outcome?.ok) item.resolve(outcome.value);
-      else item.reject(outcome?.value);
+      if (outcome?.ok) item.committed(outcome.value, durable);
+      else item.failed(outcome?.value);
     });
   }
 }

@@ -4,6 +4,7 @@ import type {
   Backend,
   BackendReads,
   BackendTransaction,
+  Committed,
   QueueDepth,
   RetentionStore,
   TaskRecord,
@@ -20,6 +21,7 @@ import { queueStatements } from "./queue.js";
 import { sqliteRetentionStore } from "./retention.js";
 import { type TaskRow, taskFromRow } from "./rows.js";
 import { sqliteUploadStore } from "./uploads.js";
+import { alreadyDurable, type Durability, walSync } from "./wal-sync.js";
 import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
 
 /**
@@ -33,13 +35,28 @@ const projectionCacheSteps = 20_000;
 /**
  * The embedded backend: one SQLite file that any number of processes on this machine may share. Writes
  * go through one connection per process, serialised and group-committed (see SqliteWriter); reads use a
- * second connection, which in WAL mode sees the last commit without waiting for writers.
+ * second connection, which in WAL mode sees the last commit without waiting for writers. `durability`
+ * replaces the flush of the write-ahead log (wal-sync.ts), for tests that make it slow or fail.
  */
-export async function openSqliteBackend(path: string): Promise<Backend> {
+export async function openSqliteBackend(
+  path: string,
+  options: { durability?: (walPath: string) => Durability } = {},
+): Promise<Backend> {
   const writerDb = openDatabase(path);
-  migrate(writerDb);
+  const durability =
+    writerDb.pragma("journal_mode", { simple: true }) === "wal"
+      ? (options.durability ?? walSync)(`${writerDb.name}-wal`)
+      : alreadyDurable;
+  try {
+    migrate(writerDb);
+    await durability.sync();
+  } catch (error) {
+    await durability.close();
+    writerDb.close();
+    throw error;
+  }
   const readerDb = openDatabase(path, { readonly: true });
-  return new SqliteBackend(writerDb, readerDb);
+  return new SqliteBackend(writerDb, readerDb, durability);
 }
 
 class SqliteBackend implements Backend {
@@ -56,9 +73,10 @@ class SqliteBackend implements Backend {
   constructor(
     private readonly writerDb: SqliteDatabase,
     private readonly readerDb: SqliteDatabase,
+    private readonly durability: Durability,
   ) {
     const cache = new ProjectionCache(projectionCacheSteps);
-    this.writer = new SqliteWriter(writerDb, cache);
+    this.writer = new SqliteWriter(writerDb, durability, cache);
     this.tx = transactionOps(writerDb, cache);
     this.reads = readOps(readerDb);
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
@@ -76,10 +94,16 @@ class SqliteBackend implements Backend {
     return this.writer.run(() => work(this.tx));
   }
 
+  transactionBeforeDurable<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<Committed<T>> {
+    if (this.closed) return Promise.reject(new Error("the SQLite backend is closed"));
+    return this.writer.runBeforeDurable(() => work(this.tx));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.writer.idle();
+    await this.durability.close();
     this.readerDb.close();
     this.writerDb.close();
   }

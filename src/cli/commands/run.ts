@@ -81,6 +81,8 @@ async function storeInput(runtime: Runtime, path: string): Promise<JobInput> {
   return { key, filename, contentType, bytes: info.bytes };
 }
 
+const jobEndEvents = new Set(["job.succeeded", "job.failed", "job.cancelled"]);
+
 /** Follows the job's events until it finishes; the first signal cancels it, a second stops waiting. */
 async function watchJob(
   runtime: Runtime,
@@ -91,10 +93,12 @@ async function watchJob(
   const { engine } = runtime;
   return new Promise<JobProjection>((resolvePromise, reject) => {
     let finished = false;
-    const check = async () => {
+    // Finished once the job's last event is announced, not when the database first shows it finished: a
+    // commit is visible a moment before it is durable and announced, and its events would go unprinted.
+    const check = async (ended: boolean) => {
       const state = await engine.getJob(jobId);
       if (state === undefined || finished) return;
-      if (finishedJobStatuses.has(state.job.status)) {
+      if (ended && finishedJobStatuses.has(state.job.status)) {
         finished = true;
         engine.notifications.off("events", onEvents);
         view.finish(state);
@@ -105,7 +109,7 @@ async function watchJob(
     const onEvents = (events: JobEvent[]) => {
       const mine = events.filter((event) => event.jobId === jobId);
       if (mine.length === 0) return;
-      check()
+      check(mine.some((event) => jobEndEvents.has(event.type)))
         .then((state) => {
           if (!finished) view.onEvents(mine, state);
           else view.onEvents(mine, undefined);
@@ -116,7 +120,7 @@ async function watchJob(
     context.signal.addEventListener("abort", () => {
       engine.cancelJob(jobId, "interrupted").catch(reject);
     });
-    void check().catch(reject);
+    void check(true).catch(reject);
   });
 }
 

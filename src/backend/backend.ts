@@ -98,12 +98,6 @@ export type TaskUpdate =
   | { state: "queued"; runAt: number; attempt: number; deadline: number | null }
   | { state: "running"; leaseExpiresAt: number };
 
-/** A job's projection to store, and which of its steps changed. */
-export interface ProjectionUpdate {
-  state: JobProjection;
-  changedSteps: ReadonlySet<string>;
-}
-
 /** A job row as first written; the projection fills in the rest. */
 export interface NewJob {
   id: string;
@@ -128,14 +122,14 @@ export interface BackendTransaction {
   /**
    * Appends events in order and returns them with their sequence numbers. Also queues a webhook delivery
    * for each event a webhook of its job subscribes to, in this same transaction (the outbox). Then stores
-   * `projections` (the job row and the changed steps), each with `lastSeq` set to the number of the last
+   * `projections` (each job's row with its steps), each with `lastSeq` set to the number of the last
    * event appended here for its job: together, so that an adapter may write it all in one statement.
    * `final`: nothing else follows in this transaction, so an adapter may send its commit along; the
    * transaction then commits with the append, and a statement after it is an error.
    */
   appendEvents(
     events: readonly NewJobEvent[],
-    projections?: readonly ProjectionUpdate[],
+    projections?: readonly JobProjection[],
     options?: { final?: boolean },
   ): Promise<JobEvent[]>;
   enqueueTasks(tasks: readonly NewTask[]): Promise<void>;

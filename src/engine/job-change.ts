@@ -15,18 +15,16 @@ type EmitInput<T extends JobEventType> = Pick<EventFields<T>, "type" | "data"> &
 export class JobChange {
   readonly events: NewJobEvent[] = [];
   readonly tasks: NewTask[] = [];
-  private readonly changedSteps = new Set<string>();
 
   constructor(
     readonly state: JobProjection,
     readonly now: number,
   ) {}
 
-  /** A new job's first change: its job.created event, and every step stored (none is yet). */
+  /** A new job's first change: its job.created event. */
   static ofNewJob(created: EventFields<"job.created">, now: number): JobChange {
     const change = new JobChange(projectionFromCreated(created), now);
     change.events.push(created);
-    change.touchAllSteps();
     return change;
   }
 
@@ -40,13 +38,8 @@ export class JobChange {
       at: this.now,
       ...input,
     } as NewJobEvent;
-    for (const name of applyEvent(this.state, event)) this.changedSteps.add(name);
+    applyEvent(this.state, event);
     this.events.push(event);
-  }
-
-  /** Stores every step on commit, not only those an event changed (a new job's first save). */
-  touchAllSteps(): void {
-    for (const name of Object.keys(this.state.steps)) this.changedSteps.add(name);
   }
 
   /** Queues a step's own task (not a part) to run now. */
@@ -87,11 +80,6 @@ export class JobChange {
   async commit(tx: BackendTransaction): Promise<JobEvent[]> {
     return (await commitChanges(tx, [this]))[0] ?? [];
   }
-
-  /** The steps whose state this change has touched. */
-  get touchedSteps(): ReadonlySet<string> {
-    return this.changedSteps;
-  }
 }
 
 /**
@@ -106,8 +94,11 @@ export async function commitChanges(
   const tasks = changes.flatMap((change) => change.tasks);
   if (tasks.length > 0) await tx.enqueueTasks(tasks);
   const all = changes.flatMap((change) => change.events);
-  const projections = changes.map((change) => ({ state: change.state, changedSteps: change.touchedSteps }));
-  const appended = await tx.appendEvents(all, projections, { final: true });
+  const appended = await tx.appendEvents(
+    all,
+    changes.map((change) => change.state),
+    { final: true },
+  );
   const perChange: JobEvent[][] = [];
   let offset = 0;
   for (const change of changes) {

@@ -122,22 +122,21 @@ export function projectionFromCreated(
 }
 
 /**
- * Applies one event to a job's projection, returning the names of the steps it changed. Mutates `state`:
- * the engine applies events to the copy it loaded inside its transaction.
+ * Applies one event to a job's projection. Mutates `state`: the engine applies events to the copy it
+ * loaded inside its transaction.
  */
-export function applyEvent(state: JobProjection, event: JobEvent | NewJobEvent): string[] {
+export function applyEvent(state: JobProjection, event: JobEvent | NewJobEvent): void {
   const { job } = state;
   if ("seq" in event) job.lastSeq = event.seq;
   if (event.step === null) {
     applyJobEvent(state, event);
-    return event.type === "job.retried" ? event.data.steps : [];
+    return;
   }
   const step = state.steps[event.step];
   if (step === undefined) throw new Error(`event ${event.type} names unknown step ${event.step}`);
   applyStepEvent(step, event);
   if (event.type === "step.started" && job.startedAt === null) job.startedAt = event.at;
   if (event.type === "step.started" && job.status === "queued") job.status = "running";
-  return [step.name];
 }
 
 function applyJobEvent(state: JobProjection, event: JobEvent | NewJobEvent): void {

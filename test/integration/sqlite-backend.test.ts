@@ -11,6 +11,7 @@ import { type BackendHarness, backendConformance } from "../conformance/backend.
 import { retentionConformance } from "../conformance/retention.js";
 import { webhookOutboxConformance } from "../conformance/webhook-outbox.js";
 import { withTempDir } from "../support/namespaces.js";
+import { pipeline } from "../support/test-pipelines.js";
 
 const openHarness = async (): Promise<BackendHarness> => {
   const dir = await mkdtemp(join(tmpdir(), "mediaflow-sqlite-"));
@@ -73,6 +74,55 @@ describe("sqlite migrations", () => {
       await backend.migrate();
       await backend.close();
       assert.equal(dumpSchema(path), before);
+    });
+  });
+
+  it("move each job's steps from the steps table into its row, in the pipeline's order (migration 6)", async () => {
+    await withTempDir("steps-in-row", async (dir) => {
+      const path = join(dir, "v5.db");
+      const db = openDatabase(path);
+      migrate(
+        db,
+        migrations.filter((migration) => migration.version <= 5),
+      );
+      const definition = {
+        pipeline: pipeline({ first: {}, second: { needs: ["first"] } }),
+        input: null,
+        params: {},
+      };
+      db.prepare(`INSERT INTO jobs (id, tenant, pipeline_name, priority, definition, status, created_at)
+        VALUES ('job_old', 'default', 'test', 0, ?, 'running', 1)`).run(JSON.stringify(definition));
+      const step = (name: string, status: string) => ({
+        name,
+        use: "test.work",
+        status,
+        attempts: status === "succeeded" ? 1 : 0,
+        progress: 0,
+        runAt: null,
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+        result: null,
+        parts: null,
+      });
+      const insertStep = db.prepare(
+        "INSERT INTO steps (job_id, name, status, state) VALUES ('job_old', ?, ?, ?)",
+      );
+      // Written in the other order, as the old table could hold them.
+      insertStep.run("second", "queued", JSON.stringify(step("second", "queued")));
+      insertStep.run("first", "succeeded", JSON.stringify(step("first", "succeeded")));
+      db.close();
+
+      const backend = await openSqliteBackend(path);
+      try {
+        const job = await backend.reads.getJob("job_old");
+        assert.deepEqual(Object.values(job?.steps ?? {}), [
+          step("first", "succeeded"),
+          step("second", "queued"),
+        ]);
+      } finally {
+        await backend.close();
+      }
     });
   });
 

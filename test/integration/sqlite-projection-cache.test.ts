@@ -22,10 +22,7 @@ describe("sqlite projections kept by the writer", () => {
             const state = await tx.lockJob(job.job.id);
             assert.ok(state !== undefined);
             state.job.status = "cancelled";
-            await tx.appendEvents(
-              [{ ...cancelled(job.job.id), at: Date.now() }],
-              [{ state, changedSteps: new Set<string>() }],
-            );
+            await tx.appendEvents([{ ...cancelled(job.job.id), at: Date.now() }], [state]);
             throw new Error("the work fails after saving");
           }),
           /the work fails after saving/,

@@ -188,10 +188,10 @@ function transactionOps(
       const appended = await appendEvents(
         (call) => (options.final === true ? queryAndCommit(attempt, call) : client.query(call)),
         events,
-        projections.map(({ state }) => state),
+        projections,
         pending,
       );
-      for (const { state } of projections) {
+      for (const state of projections) {
         state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
         locked.set(state.job.id, copyProjection(state));
       }

@@ -12,6 +12,8 @@ import type { ProjectionCache } from "./projection-cache.js";
 
 interface JobRow {
   seq: number;
+  /** The steps' states by name, as JSON. */
+  steps: string;
   id: string;
   tenant: string;
   idempotency_key: string | null;
@@ -39,12 +41,9 @@ export function jobStatements(db: SqliteDatabase, cache?: ProjectionCache) {
     ON CONFLICT DO NOTHING`);
   const byKey = db.prepare("SELECT id FROM jobs WHERE tenant = ? AND idempotency_key = ?");
   const byId = db.prepare("SELECT * FROM jobs WHERE id = ?");
-  const stepsOf = db.prepare("SELECT state FROM steps WHERE job_id = ?");
   const update = db.prepare(`UPDATE jobs SET status = @status, progress = @progress, started_at = @startedAt,
     finished_at = @finishedAt, error = @error, failed_step = @failedStep, last_seq = @lastSeq,
-    expires_at = @expiresAt WHERE id = @id`);
-  const upsertStep = db.prepare(`INSERT INTO steps (job_id, name, status, state) VALUES (?, ?, ?, ?)
-    ON CONFLICT (job_id, name) DO UPDATE SET status = excluded.status, state = excluded.state`);
+    expires_at = @expiresAt, steps = @steps WHERE id = @id`);
 
   function load(jobId: string): JobProjection | undefined {
     const cached = cache?.get(jobId);
@@ -58,15 +57,11 @@ export function jobStatements(db: SqliteDatabase, cache?: ProjectionCache) {
     const row = byId.get(jobId) as JobRow | undefined;
     if (row === undefined) return undefined;
     const job = jobFromRow(row);
+    const stored = JSON.parse(row.steps) as Record<string, StepState>;
+    // The pipeline's order, not the column's, so that every reader sees steps as the file lists them.
     const steps: Record<string, StepState> = {};
-    // The pipeline's order, not the table's, so that every reader sees steps as the file lists them.
-    const stored = new Map<string, StepState>();
-    for (const { state } of stepsOf.all(jobId) as { state: string }[]) {
-      const step = JSON.parse(state) as StepState;
-      stored.set(step.name, step);
-    }
     for (const name of Object.keys(job.pipeline.steps)) {
-      const step = stored.get(name);
+      const step = stored[name];
       if (step !== undefined) steps[name] = step;
     }
     return { job, steps };
@@ -81,7 +76,7 @@ export function jobStatements(db: SqliteDatabase, cache?: ProjectionCache) {
       return { created: false, existingJobId: existing.id };
     },
     load,
-    save(state: JobProjection, changedSteps: Iterable<string>): void {
+    save(state: JobProjection): void {
       const { job } = state;
       update.run({
         id: job.id,
@@ -93,11 +88,8 @@ export function jobStatements(db: SqliteDatabase, cache?: ProjectionCache) {
         failedStep: job.failedStep,
         lastSeq: job.lastSeq,
         expiresAt: expiresAtOf(job),
+        steps: JSON.stringify(state.steps),
       });
-      for (const name of new Set(changedSteps)) {
-        const step = state.steps[name];
-        if (step !== undefined) upsertStep.run(job.id, name, step.status, JSON.stringify(step));
-      }
       cache?.set(state);
     },
     list(filter: JobFilter): JobSummary[] {

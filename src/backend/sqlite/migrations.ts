@@ -176,4 +176,23 @@ export const migrations: readonly Migration[] = [
       UPDATE jobs SET expires_at = finished_at + 604800000 WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: "steps in the job's row, task indexes of queued and running tasks only",
+    sql: `
+      -- A job's steps are read and written with its row, always all together: one statement per change
+      -- instead of one per step, and the pages of one table instead of two to write back.
+      ALTER TABLE jobs ADD COLUMN steps TEXT NOT NULL DEFAULT '{}';
+      UPDATE jobs SET steps = coalesce(
+        (SELECT json_group_object(name, json(state)) FROM steps WHERE steps.job_id = jobs.id), '{}');
+      DROP TABLE steps;
+      -- Claims read only queued tasks and the lease sweep only running ones: with each index holding just
+      -- those, a claim removes a task from one index and adds it to the other, and a result removes it
+      -- from one, where both indexes used to change at every step.
+      DROP INDEX tasks_runnable;
+      DROP INDEX tasks_by_lease;
+      CREATE INDEX tasks_queued ON tasks (priority DESC, run_at, id) WHERE state = 'queued';
+      CREATE INDEX tasks_leased ON tasks (lease_expires_at) WHERE state = 'running';
+    `,
+  },
 ];

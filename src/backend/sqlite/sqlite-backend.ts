@@ -125,9 +125,9 @@ function transactionOps(db: SqliteDatabase, cache: ProjectionCache): BackendTran
       // The outbox: the webhook deliveries these events call for are written in the same transaction, so
       // a crash can lose neither without the other.
       webhooks.queueDeliveries(appended);
-      for (const { state, changedSteps } of projections) {
+      for (const state of projections) {
         state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
-        jobs.save(state, changedSteps);
+        jobs.save(state);
       }
       return appended;
     },

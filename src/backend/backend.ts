@@ -124,6 +124,7 @@ export interface BackendTransaction {
    * for each event a webhook of its job subscribes to, in this same transaction (the outbox). Then stores
    * `projections` (each job's row with its steps), each with `lastSeq` set to the number of the last
    * event appended here for its job: together, so that an adapter may write it all in one statement.
+   * The projections are the adapter's from then on (it may keep them): the caller changes them no more.
    * `final`: nothing else follows in this transaction, so an adapter may send its commit along; the
    * transaction then commits with the append, and a statement after it is an error.
    */

@@ -161,7 +161,8 @@ export class Engine {
     items: readonly Creation[],
     now: number,
   ): Promise<CreatedWithin> {
-    const results: CreatedJob[] = [];
+    // A new job's result is its change until committed, then a copy: the state is the backend's once appended.
+    const results: (CreatedJob | JobChange)[] = [];
     const changes: JobChange[] = [];
     // A key used twice in one batch: the second request gets the job the first one made.
     const madeHere = new Map<string, JobChange>();
@@ -214,11 +215,17 @@ export class Engine {
       change.advance();
       changes.push(change);
       if (idempotencyKey !== null) madeHere.set(`${tenant}\n${idempotencyKey}`, change);
-      results.push({ job: change.state, created: true });
+      results.push(change);
     }
     // Every new job's job.created and the events it leads to (its first steps queued) in one append.
     const events = changes.length === 0 ? [] : (await commitChanges(tx, changes)).flat();
-    return { results, events, enqueued: changes.some((change) => change.tasks.length > 0) };
+    return {
+      results: results.map((result) =>
+        result instanceof JobChange ? { job: copyProjection(result.state), created: true } : result,
+      ),
+      events,
+      enqueued: changes.some((change) => change.tasks.length > 0),
+    };
   }
 
   /**
@@ -444,7 +451,7 @@ export class Engine {
     const { state, events, revoked } = value;
     await this.announceWhenDurable(durable, events);
     if (revoked.length > 0) this.notifications.emit("revoked", revoked);
-    return state;
+    return copyProjection(state);
   }
 
   /**
@@ -490,7 +497,7 @@ export class Engine {
       return { state, events: await change.commit(tx) };
     });
     await this.announceWhenDurable(durable, value.events, now);
-    return value.state;
+    return copyProjection(value.state);
   }
 
   /**

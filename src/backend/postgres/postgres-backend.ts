@@ -193,7 +193,7 @@ function transactionOps(
       );
       for (const state of projections) {
         state.job.lastSeq = lastSeqOf(appended, state.job.id) ?? state.job.lastSeq;
-        locked.set(state.job.id, copyProjection(state));
+        locked.set(state.job.id, state);
       }
       return appended;
     },

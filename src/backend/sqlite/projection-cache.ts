@@ -4,8 +4,9 @@ import type { TransactionHooks } from "./connection.js";
 /**
  * The projections of the jobs this process's writer loaded or saved last, so that a job changed by a
  * claim and then by its result is read from the database once, not twice, and its steps' JSON is not
- * parsed again. Entries are copies, never the objects the engine changes, and they hold only what is
- * durable or about to be: a rolled-back unit of work drops what it saved, a failed commit drops all,
+ * parsed again. A saved projection is kept as it was handed over (the port's `appendEvents` takes it
+ * over), and every load gets a copy to change, so no entry is ever changed in place. Entries hold only
+ * what is durable or about to be: a rolled-back unit of work drops what it saved, a failed commit drops all,
  * and so does any commit by another connection to the file (another process), which SQLite's
  * data_version reveals when the writer begins a transaction.
  */
@@ -29,13 +30,12 @@ export class ProjectionCache implements TransactionHooks {
     return copyProjection(entry);
   }
 
-  /** Keeps a copy of the projection as the database now holds it, within the current transaction. */
+  /** Keeps the projection as the database now holds it, within the current transaction. */
   set(state: JobProjection): void {
     const jobId = state.job.id;
     this.delete(jobId);
-    const copy = copyProjection(state);
-    this.entries.set(jobId, copy);
-    this.steps += stepCount(copy);
+    this.entries.set(jobId, state);
+    this.steps += stepCount(state);
     this.storedByWork.push(jobId);
     for (const [oldest] of this.entries) {
       if (this.steps <= this.maxSteps) break;

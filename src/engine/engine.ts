@@ -161,7 +161,8 @@ export class Engine {
     items: readonly Creation[],
     now: number,
   ): Promise<CreatedWithin> {
-    // A new job's result is its change until committed, then a copy: the state is the backend's once appended.
+    // A new job's result is its change until committed, then a copy: the state is the backend's once
+    // appended.
     const results: (CreatedJob | JobChange)[] = [];
     const changes: JobChange[] = [];
     // A key used twice in one batch: the second request gets the job the first one made.

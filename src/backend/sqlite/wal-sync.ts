@@ -66,19 +66,19 @@ export class SharedFlush {
 
 /**
  * Makes a SQLite database's commits durable without blocking the event loop. The writer commits with
- * `synchronous = NORMAL`, so SQLite writes each commit's frames to the write-ahead log without an fsync,
- * and this flushes the log (fdatasync) on libuv's thread pool before the commit's callers are answered. In WAL mode
- * that is all a commit needs to survive power loss: the database file only changes at a checkpoint, and
+ * `synchronous = NORMAL`, so SQLite writes each commit's frames to the write-ahead log without an fsync, and
+ * this flushes the log (fdatasync) on libuv's thread pool before the commit's callers are answered. In WAL
+ * mode that is all a commit needs to survive power loss: the database file only changes at a checkpoint, and
  * SQLite fsyncs the log before every checkpoint whatever `synchronous` says. Until then, a commit lost to a
  * power cut leaves the database as it was before it (SQLite keeps the log consistent in every mode), and
  * nobody was told of it.
  *
- * fdatasync rather than fsync: it flushes the log's bytes and its size, which is all a commit needs, and
- * not its timestamps, which nothing reads; it took half the time of an fsync on our disks (0.42 against
- * 0.85 ms for a 4 KiB write). It flushes the file, not the descriptor, so our own read-only descriptor
- * covers what SQLite wrote through its own. It is opened at the first sync (the log exists by then: a commit wrote it) and is the
- * same file for as long as this process has the database open: SQLite removes the log only when the last
- * connection closes, and truncates it in place.
+ * fdatasync rather than fsync: it flushes the log's bytes and its size, which is all a commit needs, and not
+ * its timestamps, which nothing reads; it took half the time of an fsync on our disks (0.42 against 0.85 ms
+ * for a 4 KiB write). It flushes the file, not the descriptor, so our own read-only descriptor covers what
+ * SQLite wrote through its own. It is opened at the first sync (the log exists by then: a commit wrote it)
+ * and is the same file for as long as this process has the database open: SQLite removes the log only when
+ * the last connection closes, and truncates it in place.
  */
 export function walSync(walPath: string): Durability {
   let handle: Promise<FileHandle> | undefined;

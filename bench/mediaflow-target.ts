@@ -32,8 +32,8 @@ export const noopJob: CreateJobRequest = { pipeline: noopPipeline, input: null }
 
 /**
  * mediaflow embedded: one SQLite file per measurement (created fresh in a directory of its own under
- * `parentDir`, with the adapter's own settings: WAL, synchronous=FULL), the producer and the worker in this
- * process, as `mediaflow run` does.
+ * `parentDir`, with the adapter's own settings: WAL, commits acknowledged once the log is flushed), the
+ * producer and the worker in this process, as `mediaflow run` does.
  */
 export function createMediaflowTarget(parentDir: string): BenchTarget {
   const catalog = builtinCatalog();
@@ -75,7 +75,7 @@ export function createMediaflowTarget(parentDir: string): BenchTarget {
       try {
         const { version } = db.prepare("SELECT sqlite_version() AS version").get() as { version: string };
         return [
-          `mediaflow: SQLite ${version} (better-sqlite3), WAL, synchronous=FULL: a job is acknowledged after its commit is fsynced`,
+          `mediaflow: SQLite ${version} (better-sqlite3), WAL: a job is acknowledged once the log holding its commit is flushed (fdatasync)`,
           `           worker in the producer's process; database files under ${parentDir}`,
         ];
       } finally {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import sharp from "sharp";
+import type { StepOutput } from "../../src/steps/step-type.js";
 import type { EngineFixture } from "../support/engine-fixture.js";
 import {
   durationOf,
@@ -14,6 +15,7 @@ import {
   makeVideo,
   mediaPipeline,
   openMediaFixture,
+  type Probed,
   runMediaJob,
   videoStream,
 } from "../support/media-fixtures.js";
@@ -60,6 +62,24 @@ async function topLevelBoxes(path: string): Promise<string[]> {
   } finally {
     await file.close();
   }
+}
+
+/** An encoded output's meta agrees with ffprobe on size, codecs and frame rate; duration within a frame. */
+function assertDescribes(output: StepOutput | undefined, probed: Probed): void {
+  const meta = output?.meta ?? {};
+  const video = videoStream(probed);
+  const [numerator, denominator] = (video.avg_frame_rate ?? "0/1").split("/").map(Number);
+  const audio = probed.streams.find((s) => s.codec_type === "audio");
+  assert.deepEqual(
+    [meta.width, meta.height, meta.codec, meta.frameRate, meta.audioCodec],
+    [video.width, video.height, video.codec_name, (numerator ?? 0) / (denominator ?? 1), audio?.codec_name],
+  );
+  const duration = Number(meta.duration);
+  assert.ok(
+    Math.abs(duration - durationOf(probed)) < 0.1,
+    `meta ${duration} s, ffprobe ${durationOf(probed)} s`,
+  );
+  assert.equal(meta.bitrate, Math.round(((output?.bytes ?? 0) * 8) / duration));
 }
 
 describe("video and audio encoding steps, on real ffmpeg", () => {
@@ -153,6 +173,9 @@ steps:
     assert.equal(same.streams.filter((s) => s.codec_type === "audio").length, 0);
     const up = await ffprobe(job.output("up"));
     assert.deepEqual([videoStream(up).width, videoStream(up).height], [1280, 720]);
+    // Each output's description, made from its plan, says what ffprobe finds in it.
+    assertDescribes(job.outputs("same")[0], same);
+    assertDescribes(job.outputs("up")[0], up);
   });
 
   it("video.transcode makes VP9 in WebM with Opus when the encoder is present", async (t) => {
@@ -174,6 +197,7 @@ steps:
     assert.match(probed.format.format_name, /webm/);
     assert.equal(videoStream(probed).codec_name, "vp9");
     assert.ok(probed.streams.some((s) => s.codec_name === "opus"));
+    assertDescribes(job.outputs("web")[0], probed);
   });
 
   it("video.transcode refuses an impossible pairing before encoding, naming the fix", async () => {

@@ -15,6 +15,7 @@ function output(width: number, height: number, fps?: number): { plan: RenditionP
       extension: "mp4",
       outputArgs: [],
       hasAudio: false,
+      codecs: { video: "h264", audio: undefined },
     },
   };
 }

@@ -52,6 +52,8 @@ export interface RenditionPlan {
   /** Codec, audio and container options: everything between the -map options and the file name. */
   outputArgs: string[];
   hasAudio: boolean;
+  /** The codecs the output holds, as ffprobe names them; audio undefined without audio. */
+  codecs: { video: string; audio: string | undefined };
 }
 
 /**
@@ -116,6 +118,10 @@ export function planRendition(
     filterChain: videoFilters(size, fps).join(","),
     outputArgs,
     hasAudio,
+    codecs: {
+      video: settings.codec === "h265" ? "hevc" : settings.codec,
+      audio: !hasAudio ? undefined : audioCodec === "copy" ? source.audio?.codec : audioCodec,
+    },
   };
 }
 

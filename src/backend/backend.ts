@@ -23,7 +23,10 @@ export interface Backend {
    * done again: a claim, whose task is then claimed again. What the caller tells others must wait for
    * `durable`.
    */
-  transactionBeforeDurable<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<Committed<T>>;
+  transactionBeforeDurable<T>(
+    work: (tx: BackendTransaction) => Promise<T>,
+    options?: BeforeDurableOptions,
+  ): Promise<Committed<T>>;
   /** Reads outside a transaction; they see committed data. */
   readonly reads: BackendReads;
   readonly apiKeys: ApiKeyStore;
@@ -45,6 +48,14 @@ export interface Backend {
 }
 
 export type BackendKind = "sqlite" | "postgres";
+
+export interface BeforeDurableOptions {
+  /**
+   * Nobody waits for this commit to be durable soon (a claim, whose started events may be announced a
+   * moment later): where commits are flushed together, its flush may wait briefly for others to share.
+   */
+  lazyFlush?: boolean;
+}
 
 /** A transaction's result, visible to others, and when its commit will be durable. */
 export interface Committed<T> {

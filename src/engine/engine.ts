@@ -103,6 +103,8 @@ export class Engine {
     2,
     100,
   );
+  /** The last announcement promised: each waits for the one before it (see `announceWhenDurable`). */
+  private announced: Promise<void> = Promise.resolve();
   private readonly catalog: StepCatalog;
   private readonly clock: () => number;
   private readonly random: () => number;
@@ -238,8 +240,9 @@ export class Engine {
   async claimTasks(request: ClaimOptions): Promise<ClaimedTask[]> {
     if (request.limit <= 0) return [];
     const now = this.clock();
-    const { value, durable } = await this.backend.transactionBeforeDurable((tx) =>
-      this.claimWithin(tx, request, now),
+    const { value, durable } = await this.backend.transactionBeforeDurable(
+      (tx) => this.claimWithin(tx, request, now),
+      { lazyFlush: true },
     );
     // A failed flush fails every later transaction; these events are then never announced.
     this.announceWhenDurable(durable, value.events).catch(() => {});
@@ -600,18 +603,16 @@ export class Engine {
   }
 
   /**
-   * Tells listeners of a commit's events once it is durable, and resolves then. Every engine transaction
-   * that writes events calls this as soon as its commit returns, before anything else: commits return in
-   * order and their flushes end in order, so listeners hear each job's events in sequence, and none that
-   * a power cut could still take back.
+   * Tells listeners of a commit's events once it is durable and every commit announced before it has
+   * been told, and resolves then. Every engine transaction that writes events calls this as soon as its
+   * commit returns, so in commit order: listeners hear each job's events in sequence, whichever flush
+   * ends first, and none that a power cut could still take back. A commit that never becomes durable is
+   * never told, and does not hold up the ones after it.
    */
-  private async announceWhenDurable(
-    durable: Promise<void>,
-    events: JobEvent[],
-    workAt?: number,
-  ): Promise<void> {
-    await durable;
-    this.announce(events, workAt);
+  private announceWhenDurable(durable: Promise<void>, events: JobEvent[], workAt?: number): Promise<void> {
+    const told = Promise.all([this.announced, durable]).then(() => this.announce(events, workAt));
+    this.announced = told.catch(() => {});
+    return told;
   }
 
   private announce(events: JobEvent[], workAt?: number): void {

@@ -40,6 +40,10 @@ class HeldFlush implements Durability {
     return this.shared.sync();
   }
 
+  syncSoon(): Promise<void> {
+    return this.shared.syncSoon();
+  }
+
   close(): Promise<void> {
     return this.shared.settled();
   }

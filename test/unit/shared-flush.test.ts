@@ -3,13 +3,14 @@ import { describe, it } from "node:test";
 import { SharedFlush } from "../../src/backend/sqlite/wal-sync.js";
 
 /** A flush the test ends by hand, counting how many were started. */
-function manualFlush() {
+function manualFlush(companyMs = 10_000) {
   const pending: { resolve: () => void; reject: (error: Error) => void }[] = [];
   const flush = new SharedFlush(
     () =>
       new Promise<void>((resolve, reject) => {
         pending.push({ resolve, reject });
       }),
+    companyMs,
   );
   return {
     flush,
@@ -63,6 +64,32 @@ describe("SharedFlush", () => {
     await assert.rejects(flush.sync(), message);
     // No second fsync: after a failed one, one that succeeds would prove nothing.
     assert.equal(started(), 1);
+  });
+
+  it("a caller in no hurry shares the flush another caller starts meanwhile", async () => {
+    const { flush, started, end } = manualFlush();
+    const unhurried = flush.syncSoon();
+    assert.equal(started(), 0);
+    const hurried = flush.sync();
+    assert.equal(started(), 1);
+    assert.equal(await settled(unhurried), false);
+    end(0);
+    await Promise.all([unhurried, hurried]);
+    assert.equal(started(), 1);
+  });
+
+  it("a caller in no hurry starts a flush itself once nobody else has, and joins one already running", async () => {
+    const { flush, started, end } = manualFlush(20);
+    const alone = flush.syncSoon();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(started(), 1);
+    // While that one runs, a caller in no hurry waits for the next, as any caller does.
+    const behind = flush.syncSoon();
+    end(0);
+    await alone;
+    assert.equal(started(), 2);
+    end(1);
+    await behind;
   });
 
   it("settles once nothing runs or waits, whatever the outcome", async () => {

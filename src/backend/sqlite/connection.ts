@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
-import type { Committed } from "../backend.js";
+import type { BeforeDurableOptions, Committed } from "../backend.js";
 import { type Migration, migrations } from "./migrations.js";
 import type { Durability } from "./wal-sync.js";
 
@@ -75,6 +75,8 @@ export function migrate(db: SqliteDatabase, known: readonly Migration[] = migrat
 
 interface PendingTransaction {
   work: () => Promise<unknown>;
+  /** Nobody waits for the commit to be durable soon: its flush may wait for company. */
+  lazyFlush: boolean;
   /** The work committed: others can see it now; `durable` settles once it is on disk. */
   committed: (value: unknown, durable: Promise<void>) => void;
   /** The work threw and was rolled back, or the transaction could not begin or commit. */
@@ -138,6 +140,7 @@ export class SqliteWriter {
     return new Promise<T>((resolve, reject) => {
       this.enqueue({
         work,
+        lazyFlush: false,
         committed: (value, durable) => durable.then(() => resolve(value as T), reject),
         failed: reject,
       });
@@ -150,10 +153,11 @@ export class SqliteWriter {
    * not be done again (a claim: its task is claimed again); whatever else the caller tells must wait for
    * `durable`.
    */
-  runBeforeDurable<T>(work: () => Promise<T>): Promise<Committed<T>> {
+  runBeforeDurable<T>(work: () => Promise<T>, options: BeforeDurableOptions = {}): Promise<Committed<T>> {
     return new Promise<Committed<T>>((resolve, reject) => {
       this.enqueue({
         work,
+        lazyFlush: options.lazyFlush ?? false,
         committed: (value, durable) => resolve({ value: value as T, durable }),
         failed: reject,
       });
@@ -232,7 +236,9 @@ export class SqliteWriter {
       for (const item of batch) item.failed(error);
       return;
     }
-    const durable = this.durability.sync();
+    const durable = batch.every((item) => item.lazyFlush)
+      ? this.durability.syncSoon()
+      : this.durability.sync();
     // Settled here too, so that a failure with nobody waiting (early callers) is not unhandled.
     this.lastDurable = durable.catch((error: unknown) => {
       this.failure ??= error;

@@ -4,6 +4,7 @@ import type {
   Backend,
   BackendReads,
   BackendTransaction,
+  BeforeDurableOptions,
   Committed,
   QueueDepth,
   RetentionStore,
@@ -94,9 +95,12 @@ class SqliteBackend implements Backend {
     return this.writer.run(() => work(this.tx));
   }
 
-  transactionBeforeDurable<T>(work: (tx: BackendTransaction) => Promise<T>): Promise<Committed<T>> {
+  transactionBeforeDurable<T>(
+    work: (tx: BackendTransaction) => Promise<T>,
+    options?: BeforeDurableOptions,
+  ): Promise<Committed<T>> {
     if (this.closed) return Promise.reject(new Error("the SQLite backend is closed"));
-    return this.writer.runBeforeDurable(() => work(this.tx));
+    return this.writer.runBeforeDurable(() => work(this.tx), options);
   }
 
   async close(): Promise<void> {

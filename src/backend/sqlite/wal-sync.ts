@@ -5,8 +5,18 @@ import { ErrorCodes, MediaflowError } from "../../errors/errors.js";
 export interface Durability {
   /** Resolves once everything committed before the call is on disk; rejects when that cannot be known. */
   sync(): Promise<void>;
+  /** `sync` for a commit nobody is waiting on: its flush may wait a moment for company (see SharedFlush). */
+  syncSoon(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * How long a commit nobody waits on (a claim) waits for another commit to start a flush it can share.
+ * A claimed step that finishes within this time, as a short one does, has its claim and its result made
+ * durable by one flush instead of two in a row; a longer one has its started event announced this much
+ * later, which nobody notices.
+ */
+const flushCompanyMs = 2;
 
 /**
  * Runs one flush at a time for any number of callers: a call made while none runs starts one; calls made
@@ -20,8 +30,34 @@ export class SharedFlush {
   private running: Promise<void> | undefined;
   private next: Promise<void> | undefined;
   private failure: Error | undefined;
+  /** Callers of `syncSoon` waiting for a flush to start. */
+  private waiting:
+    | { promise: Promise<void>; share: (flush: Promise<void>) => void; timer: NodeJS.Timeout }
+    | undefined;
 
-  constructor(private readonly flush: () => Promise<void>) {}
+  constructor(
+    private readonly flush: () => Promise<void>,
+    private readonly companyMs = flushCompanyMs,
+  ) {}
+
+  /**
+   * `sync` for a caller in no hurry: while no flush runs, it waits `companyMs` for another caller to
+   * start one, which it then shares, and starts one itself only after that.
+   */
+  syncSoon(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.running !== undefined || this.next !== undefined) return this.sync();
+    if (this.waiting === undefined) {
+      let share: (flush: Promise<void>) => void = () => {};
+      const promise = new Promise<void>((resolve) => {
+        share = resolve;
+      });
+      // Its outcome reaches the waiting callers through `share`.
+      const timer = setTimeout(() => this.sync().catch(() => {}), this.companyMs);
+      this.waiting = { promise, share, timer };
+    }
+    return this.waiting.promise;
+  }
 
   sync(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
@@ -43,6 +79,7 @@ export class SharedFlush {
 
   /** Resolves once no flush runs or waits to run; never rejects. */
   async settled(): Promise<void> {
+    if (this.waiting !== undefined) this.sync().catch(() => {});
     while (this.running !== undefined || this.next !== undefined) {
       await (this.next ?? this.running)?.catch(() => undefined);
     }
@@ -60,6 +97,12 @@ export class SharedFlush {
       },
     );
     this.running = running;
+    // It starts after the commits of those waiting for company: they share it.
+    if (this.waiting !== undefined) {
+      clearTimeout(this.waiting.timer);
+      this.waiting.share(running);
+      this.waiting = undefined;
+    }
     return running;
   }
 }
@@ -88,6 +131,7 @@ export function walSync(walPath: string): Durability {
   });
   return {
     sync: () => shared.sync(),
+    syncSoon: () => shared.syncSoon(),
     async close() {
       await shared.settled();
       await (await handle?.catch(() => undefined))?.close();
@@ -98,6 +142,7 @@ export function walSync(walPath: string): Durability {
 /** For databases without a write-ahead log to flush (in memory): every commit is as durable as it gets. */
 export const alreadyDurable: Durability = {
   sync: () => Promise.resolve(),
+  syncSoon: () => Promise.resolve(),
   close: () => Promise.resolve(),
 };
 

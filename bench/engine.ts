@@ -5,6 +5,9 @@
  * processes. See docs/benchmarks.md for what each figure means.
  *
  * `--quick`: 1,000 jobs per measurement and 100 for latency: about 20 seconds on 2 cores.
+ * `--rounds R` (default 1): each throughput measurement R times, the systems taking turns, and the
+ * fastest of each reported (on a busy machine the fastest run is the one least disturbed), with every
+ * round listed.
  * Environment: BENCH_JOBS (default 10000), BENCH_LATENCY_JOBS (default 300),
  * BENCH_REDIS_URL (default redis://127.0.0.1:6379), MEDIAFLOW_BENCH_POSTGRES_URL or
  * MEDIAFLOW_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
@@ -13,6 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import { createBullmqTarget, redisUnavailableReason } from "./bullmq-target.js";
 import { type Contender, printEngineReport } from "./engine-report.js";
 import { createGraphileTarget } from "./graphile-target.js";
@@ -53,7 +57,12 @@ const concurrencyPerProcess = 10;
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const quick = process.argv.includes("--quick");
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, rounds: { type: "string", default: "1" } },
+  });
+  const quick = values.quick;
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be a positive integer");
   const jobs = positiveInteger("BENCH_JOBS", quick ? 1_000 : 10_000);
   const latencyJobs = positiveInteger("BENCH_LATENCY_JOBS", quick ? 100 : 300);
   const redisUrl = process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379";
@@ -117,11 +126,17 @@ async function main(): Promise<void> {
 
     const throughput: ThroughputResult[] = [];
     for (const concurrency of concurrencies) {
-      for (const contender of contenders) {
-        await attempt(contender, async () => {
-          progress(`${contender.target.name}: ${jobs} jobs, concurrency ${concurrency}`);
-          throughput.push(await measureThroughput(contender.target, { jobs, concurrency, batchSize }));
-        });
+      for (let round = 0; round < rounds; round++) {
+        // Each round starts with the next system, so that none is always the one measured first.
+        for (let turn = 0; turn < contenders.length; turn++) {
+          const contender = contenders[(round + turn) % contenders.length] as Contender;
+          await attempt(contender, async () => {
+            progress(
+              `${contender.target.name}: ${jobs} jobs, concurrency ${concurrency}, round ${round + 1}`,
+            );
+            throughput.push(await measureThroughput(contender.target, { jobs, concurrency, batchSize }));
+          });
+        }
       }
     }
 
@@ -154,6 +169,7 @@ async function main(): Promise<void> {
 
     printEngineReport(print, {
       jobs,
+      rounds,
       latencyJobs,
       batchSize,
       latencyWarmup,

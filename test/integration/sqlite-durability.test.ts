@@ -129,10 +129,12 @@ describe("sqlite durability: commits are answered once the write-ahead log is fl
   it("hands out a claim at commit, and announces its started event once the claim is durable", async () => {
     await withHeldFlush(async ({ engine, flush, announced }) => {
       await engine.createJob({ pipeline: oneStep, input: null });
+      const flushesBefore = flush.flushes;
       flush.hold();
       const claimed = await engine.claimTasks({ workerId: "w1", limit: 5, leaseMs: 10_000 });
       assert.equal(claimed.length, 1);
-      assert.equal(await hasSettled(Promise.resolve()), true);
+      // The claim's flush starts once its wait for company is over, and is held there.
+      await waitFor(async () => flush.flushes > flushesBefore);
       assert.equal(
         announced.some((event) => event.type === "step.started"),
         false,

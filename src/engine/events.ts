@@ -94,5 +94,12 @@ export const jobEventTypes = [
   "step.cancelled",
 ] as const satisfies readonly JobEventType[];
 
+/** The events that end a job: nothing of it follows one, until a retry. */
+export const jobEndEventTypes: ReadonlySet<string> = new Set<JobEventType>([
+  "job.succeeded",
+  "job.failed",
+  "job.cancelled",
+]);
+
 /** The job's own events, which webhooks may subscribe to (bookkeeping such as `webhook.attempted` is not). */
 export type JobLifecycleEventType = (typeof jobEventTypes)[number];

@@ -1,14 +1,12 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { JobEvent } from "../../engine/events.js";
+import { type JobEvent, jobEndEventTypes } from "../../engine/events.js";
 import { assertJobKept } from "../../engine/job-expiry.js";
 import { NotFoundError } from "../../errors/errors.js";
 import type { ApiDependencies } from "../api-dependencies.js";
 import { principalOf } from "../principal.js";
 import { eventsQuery, jobIdParams, problemSchema } from "../schemas.js";
-
-const finalEvents = new Set(["job.succeeded", "job.failed", "job.cancelled"]);
 
 /** Seconds between comments on an idle stream, so proxies keep it open and dead clients are noticed. */
 const keepAliveMs = 15_000;
@@ -79,7 +77,7 @@ async function streamEvents(reply: FastifyReply, deps: ApiDependencies, jobId: s
         raw.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
         cursor = event.seq;
       }
-      if (events.some((event) => finalEvents.has(event.type)) && events.length < 500) break;
+      if (events.some((event) => jobEndEventTypes.has(event.type)) && events.length < 500) break;
       if (events.length === 500) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, deps.limits.eventPollMs);

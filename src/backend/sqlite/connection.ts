@@ -108,10 +108,10 @@ const noHooks: TransactionHooks = {
  * in a savepoint of its own (group commit), and so do those queued while that one's work runs. A
  * transaction that throws rolls back its own savepoint only.
  *
- * A commit's callers are answered once it is durable (`durability`, an fsync of the write-ahead log off
- * the event loop), but the writer does not wait for the disk: the next transactions run and commit while
- * the flush runs, and share the next one. `runBeforeDurable` answers at commit, for work that may be acted on
- * before it is durable. Once a flush has failed, every transaction is refused.
+ * A commit's callers are answered once it is durable (`durability`: the write-ahead log flushed off the
+ * event loop), but the writer does not wait for the disk: the next transactions run and commit while the
+ * flush runs, and share the next one. `runBeforeDurable` answers at commit, for work that may be acted
+ * on before it is durable. Once a flush has failed, every transaction is refused.
  */
 export class SqliteWriter {
   private readonly queue: PendingTransaction[] = [];

@@ -12,8 +12,6 @@ import type { ProjectionCache } from "./projection-cache.js";
 
 interface JobRow {
   seq: number;
-  /** The steps' states by name, as JSON. */
-  steps: string;
   id: string;
   tenant: string;
   idempotency_key: string | null;
@@ -28,6 +26,8 @@ interface JobRow {
   error: string | null;
   failed_step: string | null;
   last_seq: number;
+  /** The steps' states by name, as JSON. */
+  steps: string;
 }
 
 /**

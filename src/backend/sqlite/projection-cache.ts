@@ -6,8 +6,8 @@ import type { TransactionHooks } from "./connection.js";
  * claim and then by its result is read from the database once, not twice, and its steps' JSON is not
  * parsed again. A saved projection is kept as it was handed over (the port's `appendEvents` takes it
  * over), and every load gets a copy to change, so no entry is ever changed in place. Entries hold only
- * what is durable or about to be: a rolled-back unit of work drops what it saved, a failed commit drops all,
- * and so does any commit by another connection to the file (another process), which SQLite's
+ * what is durable or about to be: a rolled-back unit of work drops what it saved, a failed commit drops
+ * all, and so does any commit by another connection to the file (another process), which SQLite's
  * data_version reveals when the writer begins a transaction.
  */
 export class ProjectionCache implements TransactionHooks {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline as pipeStreams } from "node:stream/promises";
 import { loadConfig } from "../../config/config.js";
-import type { JobEvent } from "../../engine/events.js";
+import { type JobEvent, jobEndEventTypes } from "../../engine/events.js";
 import { finishedJobStatuses, type JobProjection } from "../../engine/projection.js";
 import { parseParamAssignments } from "../../pipeline/resolve-pipeline.js";
 import { createLogger } from "../../runtime/logger.js";
@@ -81,8 +81,6 @@ async function storeInput(runtime: Runtime, path: string): Promise<JobInput> {
   return { key, filename, contentType, bytes: info.bytes };
 }
 
-const jobEndEvents = new Set(["job.succeeded", "job.failed", "job.cancelled"]);
-
 /** Follows the job's events until it finishes; the first signal cancels it, a second stops waiting. */
 async function watchJob(
   runtime: Runtime,
@@ -109,7 +107,7 @@ async function watchJob(
     const onEvents = (events: JobEvent[]) => {
       const mine = events.filter((event) => event.jobId === jobId);
       if (mine.length === 0) return;
-      check(mine.some((event) => jobEndEvents.has(event.type)))
+      check(mine.some((event) => jobEndEventTypes.has(event.type)))
         .then((state) => {
           if (!finished) view.onEvents(mine, state);
           else view.onEvents(mine, undefined);

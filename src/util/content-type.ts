@@ -32,5 +32,10 @@ const byExtension: Record<string, string> = {
 
 /** The media type a file name suggests; `application/octet-stream` when it suggests none. */
 export function contentTypeFor(name: string): string {
-  return byExtension[extname(name).toLowerCase()] ?? "application/octet-stream";
+  return impliedContentType(name) ?? "application/octet-stream";
+}
+
+/** The media type a file name's extension implies, or undefined when it implies none. */
+export function impliedContentType(name: string): string | undefined {
+  return byExtension[extname(name).toLowerCase()];
 }

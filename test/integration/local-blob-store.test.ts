@@ -23,7 +23,7 @@ import { pathToFileURL } from "node:url";
 import { ErrorCodes, MediaflowError } from "../../src/errors/errors.js";
 import type { BlobStore } from "../../src/storage/blob-store.js";
 import { createLocalBlobStore } from "../../src/storage/local/local-blob-store.js";
-import { encodeSidecar } from "../../src/storage/local/sidecar.js";
+import { encodeSidecar, smallBlobBytes } from "../../src/storage/local/sidecar.js";
 import { openBlobStore } from "../../src/storage/open-blob-store.js";
 import { blobStoreConformance } from "../conformance/blob-store.js";
 import { withTempDir } from "../support/namespaces.js";
@@ -179,11 +179,11 @@ describe("local blob store", () => {
 
   it("[local] blobs are plain files at <root>/<key>; delete prunes them, their sidecars and empty folders", async () => {
     await withStore(async (store, root) => {
-      await store.put("a/b/c.txt", bytes("content"), { contentType: "text/plain" });
+      await store.put("a/b/c.txt", bytes("content"), { contentType: "text/markdown" });
       assert.equal(store.localPath("a/b/c.txt"), join(root, "a", "b", "c.txt"));
       assert.equal(await readFile(join(root, "a", "b", "c.txt"), "utf8"), "content");
       assert.ok(await exists(sidecarOf(root, "a/b/c.txt")));
-      await store.put("a/keep", bytes("k"));
+      await store.put("a/keep", bytes("k"), { contentType: "text/keep" });
       await store.delete("a/b/c.txt");
       assert.deepEqual((await readdir(root)).sort(), [".mediaflow", "a"]);
       assert.deepEqual(await readdir(join(root, "a")), ["keep"]);
@@ -192,6 +192,31 @@ describe("local blob store", () => {
       await store.delete("a/keep");
       assert.deepEqual(await readdir(root), [".mediaflow"]);
       assert.equal(await exists(sidecarOf(root, "a/keep")), false);
+    });
+  });
+
+  it("[local] a small blob typed as its extension says has no sidecar, and is described all the same", async () => {
+    await withStore(async (store, root) => {
+      const thumb = await store.put("t/thumb.jpg", bytes("jpeg bytes"), { contentType: "image/jpeg" });
+      assert.equal(await exists(sidecarOf(root, "t/thumb.jpg")), false);
+      assert.deepEqual(await store.stat("t/thumb.jpg"), thumb);
+      assert.equal(thumb.etag, createHash("sha256").update("jpeg bytes").digest("hex"));
+
+      // Any other type, no type at all for a name that implies one, or a large body: written down.
+      const typed = await store.put("t/other.jpg", bytes("png bytes"), { contentType: "image/png" });
+      const untyped = await store.put("t/untyped.jpg", bytes("bytes"));
+      const large = await store.put("t/large.jpg", bytes("x".repeat(smallBlobBytes + 1)), {
+        contentType: "image/jpeg",
+      });
+      for (const info of [typed, untyped, large]) {
+        assert.ok(await exists(sidecarOf(root, info.key)), info.key);
+        assert.deepEqual(await store.stat(info.key), info);
+      }
+      assert.equal((await store.stat("t/untyped.jpg"))?.contentType, undefined);
+
+      // Replacing a typed version by one that needs no sidecar: the old entry cannot describe the new bytes.
+      const replaced = await store.put("t/other.jpg", bytes("now a jpeg"), { contentType: "image/jpeg" });
+      assert.deepEqual(await store.stat("t/other.jpg"), replaced);
     });
   });
 

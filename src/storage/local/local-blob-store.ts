@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ErrorCodes, NotFoundError, PermanentError } from "../../errors/errors.js";
+import { impliedContentType } from "../../util/content-type.js";
 import type { BlobInfo, BlobStore, ByteRange, GetOptions, PutOptions } from "../blob-store.js";
 import { assertValidRange } from "../byte-range.js";
 import {
@@ -18,7 +19,7 @@ import { fileWriter, readChunks } from "../file-streams.js";
 import { assertValidKey } from "../keys.js";
 import { StoreLifecycle } from "../store-lifecycle.js";
 import { KeyedLock } from "./keyed-lock.js";
-import { encodeSidecar, readSidecar, type SidecarVersion, versionId } from "./sidecar.js";
+import { encodeSidecar, needsSidecar, readSidecar, type SidecarVersion, versionId } from "./sidecar.js";
 import { conflict, StoreLayout, symlinkRefused } from "./store-layout.js";
 
 /**
@@ -110,7 +111,7 @@ class LocalBlobStore implements BlobStore {
       }
       const version: SidecarVersion = { id: versionId(stats), etag: hash.digest("hex") };
       if (contentType !== undefined) version.contentType = contentType;
-      await this.commit(key, tmp, version);
+      await this.commit(key, tmp, version, Number(stats.size));
       committed = true;
       return blobInfo(key, stats, version.etag, contentType);
     } catch (error) {
@@ -168,7 +169,7 @@ class LocalBlobStore implements BlobStore {
       const version: SidecarVersion = { id: versionId(taken.stats), etag: taken.etag };
       if (contentType !== undefined) version.contentType = contentType;
       try {
-        await this.commit(key, path, version);
+        await this.commit(key, path, version, Number(taken.stats.size));
         return blobInfo(key, taken.stats, taken.etag, contentType);
       } catch (error) {
         // EXDEV: the same device seen through another mount (a bind mount); copy instead.
@@ -276,29 +277,34 @@ class LocalBlobStore implements BlobStore {
 
   /**
    * Publishes a fully written, fsynced file (a temp file of a put, or the caller's file for a move) as
-   * `key`. Sidecar first, then the bytes: see sidecar.ts for why this order means a reader never pairs
-   * bytes with another version's metadata, even after a crash in between.
+   * `key`. Sidecar first (when the version needs one), then the bytes: see sidecar.ts for why this order
+   * means a reader never pairs bytes with another version's metadata, even after a crash in between.
    *
    * Durability: the bytes were fsynced before they get their final name, so no crash can leave a partial
    * file under it. Every directory entry the commit adds (new folders, the sidecar, the bytes) is made
-   * durable by fsyncing its directory before the commit returns; the folders and the sidecar in one
-   * flush before the bytes' rename (so the order above holds on disk too), the bytes' folder after it.
+   * durable by fsyncing its directory before the commit returns; with a sidecar, the folders and the
+   * sidecar in one flush before the bytes' rename (so the order above holds on disk too), the bytes'
+   * folder after it.
    * The directory fsyncs of a flush run at once instead of one after another, which is most of what a
    * small put used to cost. A caller told the put succeeded can rely on it surviving a power cut.
    */
-  private async commit(key: string, source: string, version: SidecarVersion): Promise<void> {
+  private async commit(key: string, source: string, version: SidecarVersion, bytes: number): Promise<void> {
     await this.locks.run(key, async () => {
       for (let attempt = 1; ; attempt += 1) {
         const syncs = new DirectorySyncs();
         try {
           const parent = await this.layout.ensureParent(key, syncs);
           const target = join(parent, basename(key));
-          const current = await lstat(target, { bigint: true }).catch(ignoreMissing);
-          // Checked before the sidecar is touched, so a refused put leaves the sidecar as it was.
-          if (current?.isDirectory()) throw conflict(key, key);
-          const known = current?.isFile() ? await this.knownVersion(key, current) : undefined;
-          await this.writeSidecar(key, encodeSidecar(version, known), syncs);
-          await syncs.flush();
+          if (needsSidecar(key, bytes, version.contentType)) {
+            const current = await lstat(target, { bigint: true }).catch(ignoreMissing);
+            // Checked before the sidecar is touched, so a refused put leaves the sidecar as it was.
+            if (current?.isDirectory()) throw conflict(key, key);
+            const known = current?.isFile() ? await this.knownVersion(key, current) : undefined;
+            await this.writeSidecar(key, encodeSidecar(version, known), syncs);
+            await syncs.flush();
+          }
+          // Without a sidecar nothing must be on disk before the bytes' rename: the new folders' entries
+          // and the bytes' own are made durable by one flush, before the put is acknowledged.
           await rename(source, target);
           syncs.add(parent);
           await syncs.flush();
@@ -349,8 +355,8 @@ class LocalBlobStore implements BlobStore {
   /** Metadata of the exact version `blob.handle` reads; see sidecar.ts. */
   private async describe(key: string, blob: OpenBlob): Promise<BlobInfo> {
     const version = await this.knownVersion(key, blob.stats);
-    const etag = version?.etag ?? (await sha256Of(blob.handle));
-    return blobInfo(key, blob.stats, etag, version?.contentType);
+    if (version !== undefined) return blobInfo(key, blob.stats, version.etag, version.contentType);
+    return blobInfo(key, blob.stats, await sha256Of(blob.handle), impliedContentType(key));
   }
 
   /**

@@ -12,8 +12,9 @@ import { assertValidKey } from "../keys.js";
  *   <root>/<key>                    the bytes of each blob, so tools can read `localPath(key)` directly
  *   <root>/.mediaflow/tmp/<uuid>    bodies being written, renamed into place when complete
  *   <root>/.mediaflow/sidecars/<ab>/<abcd...>
- *                                   each blob's sidecar (see sidecar.ts), named by the SHA-256 of its key:
- *                                   a put adds no folder here (256 of them, made once), only a file
+ *                                   a blob's sidecar (see sidecar.ts), named by the SHA-256 of its key:
+ *                                   a put adds no folder here (256 of them, made once), only a file;
+ *                                   small blobs typed as their extension says have none
  *
  * One reserved name rather than several (`.tmp`, `.meta`): keys whose first segment is `.mediaflow` (in any
  * letter case, for case-insensitive filesystems) are refused, and every other key, `.tmp/x` included, is an

@@ -81,7 +81,7 @@ export function fileUrl(signer: UrlSigner, key: string, scope: string, expiresAt
 }
 
 /**
- * The folder a step attempt wrote its outputs to (`jobs/<job>/<step>/[p<part>/]t<token>/`): the key
+ * The folder a step attempt wrote its outputs to (`jobs/<job>/<step>[.p<part>].t<token>/`): the key
  * without the output's own name, which may itself hold folders (`hls/master.m3u8`).
  */
 export function outputScope(key: string, name: string): string {

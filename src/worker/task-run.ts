@@ -179,11 +179,13 @@ export class TaskRun {
       saveOutput: async (name, path, options = {}) => {
         if (signal.aborted) throw signal.reason;
         const contentType = options.contentType ?? contentTypeFor(name);
-        // The lease token in the key: a stale attempt can never overwrite what a later one stored.
-        const part = lease.part === null ? "" : `p${lease.part}/`;
+        // The lease token in the key: a stale attempt can never overwrite what a later one stored. One
+        // folder per attempt (`thumb.t1`, `encode.p2.t1`; step names have no dots), not one per level:
+        // each new folder costs a put an fsync of its parent.
+        const part = lease.part === null ? "" : `.p${lease.part}`;
         // A name may have folders (an HLS package); each part is made safe on its own.
         const relative = name.split("/").filter(Boolean).map(safeKeySegment).join("/");
-        const key = `jobs/${lease.jobId}/${lease.step}/${part}t${lease.token}/${relative}`;
+        const key = `jobs/${lease.jobId}/${lease.step}${part}.t${lease.token}/${relative}`;
         const put = { contentType, signal };
         const info = options.move
           ? await deps.storage.moveFile(key, path, put)

@@ -126,7 +126,7 @@ describe("worker", () => {
         assert.equal(output?.name, "notes/note.txt");
         assert.equal(output?.contentType, "text/plain");
         assert.equal(output?.bytes, 5);
-        assert.match(output?.key ?? "", new RegExp(`^jobs/${job.job.id}/note/t\\d+/notes/note.txt$`));
+        assert.match(output?.key ?? "", new RegExp(`^jobs/${job.job.id}/note\\.t\\d+/notes/note.txt$`));
         const { text } = await import("node:stream/consumers");
         assert.equal(await text(await fixture.storage.get(output?.key ?? "")), "hello");
       } finally {

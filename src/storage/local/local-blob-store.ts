@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type BigIntStats, constants } from "node:fs";
+import { type BigIntStats, constants, renameSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
@@ -305,7 +305,7 @@ class LocalBlobStore implements BlobStore {
           }
           // Without a sidecar nothing must be on disk before the bytes' rename: the new folders' entries
           // and the bytes' own are made durable by one flush, before the put is acknowledged.
-          await rename(source, target);
+          renameSync(source, target);
           syncs.add(parent);
           await syncs.flush();
           return;

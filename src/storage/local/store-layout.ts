@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { lstatSync, realpathSync } from "node:fs";
+import { lstatSync, mkdirSync, realpathSync, type Stats } from "node:fs";
 import { link, lstat, mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
@@ -158,7 +158,8 @@ export class StoreLayout {
   /**
    * Creates the directories above `key` one segment at a time, so that nothing is ever created through a
    * symlink pointing outside the root, and returns the real path of the parent. A file where a directory
-   * is needed is a conflict (`a` exists and `a/b` is written).
+   * is needed is a conflict (`a` exists and `a/b` is written). The lstat and mkdir calls are made directly,
+   * not through the thread pool: see fsyncDirectory.
    *
    * Nothing is fsynced here: the parent of every directory made is added to `syncs`, and so is the parent
    * of one found that another put of this process made and has not yet made durable, so that when the
@@ -173,10 +174,10 @@ export class StoreLayout {
     let madeCurrent = false;
     while (index < segments.length) {
       const next = join(current, segments[index] ?? "");
-      const stats = madeCurrent ? undefined : await lstat(next).catch(ignoreMissing);
+      const stats = madeCurrent ? undefined : lstatIfExists(next);
       if (stats === undefined) {
         try {
-          await mkdir(next);
+          mkdirSync(next);
         } catch (error) {
           // Another writer made it first: look again.
           if (errnoCode(error) !== "EEXIST") throw error;
@@ -262,6 +263,14 @@ export function conflict(key: string, blocking: string): PermanentError {
 
 function lastSegment(key: string): string {
   return key.slice(key.lastIndexOf("/") + 1);
+}
+
+function lstatIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    return ignoreMissing(error);
+  }
 }
 
 function ignoreMissing(error: unknown): undefined {

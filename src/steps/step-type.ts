@@ -97,6 +97,12 @@ export interface StepContext<P> {
   readonly signal: AbortSignal;
   /** A directory of this attempt's own, removed when it ends. */
   readonly workDir: string;
+  /**
+   * A path for one new file of this attempt, named after `name`, removed when the attempt ends unless
+   * `saveOutput` took it. Unlike `workDir` it needs no directory of its own, which costs a step that
+   * writes one file per output (an image) a directory made and removed per task.
+   */
+  tempFile(name: string): string;
   readonly storage: BlobStore;
   readonly log: Logger;
   /** Reports progress (0..1); this is also what keeps the lease alive. */

@@ -73,10 +73,11 @@ export class TaskRun {
     const timer = setTimeout(() => this.abort(new StepTimeoutError(timeoutMs)), timeoutMs);
     // Random too: several databases (and so several task 1s) may share one temp directory. Named only
     // when a step asks for it: most utility steps never do, and the random bytes cost a system call.
-    const workDir = new LazyDirectory(() => {
-      const unique = `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`;
-      return join(deps.tmpDir, `task-${unique}`);
-    });
+    const unique = lazy(
+      () => `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`,
+    );
+    const workDir = new LazyDirectory(() => join(deps.tmpDir, `task-${unique()}`));
+    const tempFiles = new TempFiles(deps.tmpDir, () => `file-${unique()}`);
     try {
       if (type === undefined) {
         throw new PermanentError(
@@ -91,7 +92,7 @@ export class TaskRun {
         );
         throw new PermanentError(ErrorCodes.invalidParams, `invalid parameters: ${problems.join("; ")}`);
       }
-      const outcome = await type.run(this.context(parsed.data, workDir));
+      const outcome = await type.run(this.context(parsed.data, workDir, tempFiles));
       this.throwIfAborted();
       if (isSplitRequest(outcome)) await deps.engine.splitTask(claim.lease, outcome.split);
       else {
@@ -102,7 +103,7 @@ export class TaskRun {
       await this.recordFailure(thrown);
     } finally {
       clearTimeout(timer);
-      await workDir.remove();
+      await Promise.all([workDir.remove(), tempFiles.remove()]);
     }
   }
 
@@ -139,7 +140,7 @@ export class TaskRun {
     }
   }
 
-  private context<P>(params: P, workDir: LazyDirectory): StepContext<P> {
+  private context<P>(params: P, workDir: LazyDirectory, tempFiles: TempFiles): StepContext<P> {
     const { claim, deps } = this;
     const { lease } = claim;
     const signal = this.controller.signal;
@@ -148,6 +149,7 @@ export class TaskRun {
       get workDir() {
         return workDir.path();
       },
+      tempFile: (name) => tempFiles.path(name),
       job: claim.job,
       step: {
         name: lease.step,
@@ -190,6 +192,7 @@ export class TaskRun {
         const info = options.move
           ? await deps.storage.moveFile(key, path, put)
           : await deps.storage.putFile(key, path, put);
+        if (options.move) tempFiles.taken(path);
         const output: StepOutput = { name, key, contentType, bytes: info.bytes };
         if (options.meta !== undefined) output.meta = options.meta as JsonObject;
         return output;
@@ -223,4 +226,46 @@ class LazyDirectory {
     // Steps mostly move what they made into the store, leaving the directory empty: one rmdir then.
     await rmdir(location).catch(() => rm(location, { recursive: true, force: true }));
   }
+}
+
+/**
+ * The files handed out by `tempFile`, side by side in the worker's scratch folder. The folder is made
+ * again if it is missing (the worker makes it as it starts, concurrently with the first tasks): a mkdir
+ * of a folder that exists is a lookup, unlike making and removing a directory for every task.
+ */
+class TempFiles {
+  private readonly paths = new Set<string>();
+  private count = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly prefix: () => string,
+  ) {}
+
+  path(name: string): string {
+    if (this.paths.size === 0) mkdirSync(this.dir, { recursive: true });
+    this.count += 1;
+    const path = join(this.dir, `${this.prefix()}-${this.count}-${safeKeySegment(basename(name))}`);
+    this.paths.add(path);
+    return path;
+  }
+
+  /** The store took the file: nothing is left to remove. */
+  taken(path: string): void {
+    this.paths.delete(path);
+  }
+
+  async remove(): Promise<void> {
+    await Promise.all([...this.paths].map((path) => rm(path, { force: true })));
+    this.paths.clear();
+  }
+}
+
+/** `make()` once, on first use. */
+function lazy<T>(make: () => T): () => T {
+  let value: { made: T } | undefined;
+  return () => {
+    value ??= { made: make() };
+    return value.made;
+  };
 }

@@ -47,6 +47,22 @@ const scratchStep = defineStep({
   },
 });
 
+/** Writes two temp files: stores one (the store takes it) and leaves the other behind. */
+const tempFilesStep = defineStep({
+  type: "test.temp-files",
+  description: "stores one temp file and abandons another",
+  params: z.object({}),
+  async run(ctx) {
+    const { writeFile } = await import("node:fs/promises");
+    const kept = ctx.tempFile("kept.txt");
+    const abandoned = ctx.tempFile("../abandoned.txt");
+    await writeFile(kept, "kept");
+    await writeFile(abandoned, "abandoned");
+    const output = await ctx.saveOutput("kept.txt", kept, { move: true });
+    return { outputs: [output], data: { kept, abandoned } };
+  },
+});
+
 /** Counts the steps of its type running at once, and the most seen. */
 const running = { now: 0, most: 0 };
 const countedStep = defineStep({
@@ -62,7 +78,7 @@ const countedStep = defineStep({
   },
 });
 
-const catalog = makeCatalog([...utilSteps, hangStep, writeStep, countedStep, scratchStep]);
+const catalog = makeCatalog([...utilSteps, hangStep, writeStep, countedStep, scratchStep, tempFilesStep]);
 
 describe("worker", () => {
   it("runs independent steps in parallel and a fan-in step after both", async () => {
@@ -163,6 +179,36 @@ describe("worker", () => {
         const left = (await readdir(dir)).filter((name) => !name.startsWith("mediaflow.db"));
         assert.deepEqual(left.sort(), ["blobs", "not-a-worker", "worker-alive"]);
       } finally {
+        await fixture.close();
+      }
+    });
+  });
+
+  it("puts temp files in the worker's scratch folder and removes those the store did not take", async () => {
+    await withTempDir("worker", async (dir) => {
+      const fixture = await openEngineFixture(dir, catalog);
+      const worker = fixture.worker();
+      try {
+        const { access } = await import("node:fs/promises");
+        const { text } = await import("node:stream/consumers");
+        const { dirname, relative, sep } = await import("node:path");
+        worker.start();
+        const spec = pipeline({ temp: { use: "test.temp-files" } });
+        const { job } = await fixture.engine.createJob({ pipeline: spec, input: null });
+        const state = await waitForJob(fixture.engine, job.job.id);
+        assert.equal(state.job.status, "succeeded");
+        const paths = (state.steps.temp?.result?.data ?? {}) as { kept?: string; abandoned?: string };
+        const { kept = "", abandoned = "" } = paths;
+        for (const path of [kept, abandoned]) {
+          // Beside each other in the worker's folder: no directory per task, and no way out of it.
+          assert.match(relative(dir, dirname(path)), /^worker-[^/]+$/);
+          assert.ok(!relative(dir, path).split(sep).includes(".."), path);
+          await assert.rejects(access(path), { code: "ENOENT" });
+        }
+        const [output] = state.steps.temp?.result?.outputs ?? [];
+        assert.equal(await text(await fixture.storage.get(output?.key ?? "")), "kept");
+      } finally {
+        await worker.stop();
         await fixture.close();
       }
     });

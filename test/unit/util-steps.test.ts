@@ -60,6 +60,7 @@ function contextFor<P>(type: StepType<P>, params: JsonObject, options: RunOption
     },
     heartbeat: () => {},
     localFile: notUsed("localFile"),
+    tempFile: notUsed("tempFile"),
     saveOutput: notUsed("saveOutput"),
   };
   return { ctx, progress };

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { z } from "zod";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
 import {
@@ -84,7 +83,7 @@ export const resizeStep = defineStep({
     for (const [index, size] of params.sizes.entries()) {
       ctx.signal.throwIfAborted();
       const name = names[index] ?? "";
-      const path = join(ctx.workDir, name);
+      const path = ctx.tempFile(name);
       const image = openImage(source.path, params.maxPixels)
         .resize({
           width: size.width,

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { z } from "zod";
 import {
   encodeAs,
@@ -45,7 +44,7 @@ export const transformStep = defineStep({
         await readImageHeader(source.path, { maxPixels: params.maxPixels, filename: source.filename }),
       );
     const name = `${ctx.step.name}.${imageExtensions[format]}`;
-    const path = join(ctx.workDir, name);
+    const path = ctx.tempFile(name);
     let image = openImage(source.path, params.maxPixels).rotate(params.rotate);
     if (params.flip) image = image.flip();
     if (params.flop) image = image.flop();

@@ -138,7 +138,8 @@ export class StoreLayout {
   resolveExistingSync(key: string): string | undefined {
     let realParent: string;
     try {
-      realParent = realpathSync(dirname(join(this.root, key)));
+      // The native realpath: one call into libc instead of a JavaScript walk with an lstat per segment.
+      realParent = realpathSync.native(dirname(join(this.root, key)));
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;

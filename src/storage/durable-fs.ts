@@ -13,7 +13,8 @@ export function errnoCode(error: unknown): string | undefined {
   return typeof error.code === "string" ? error.code : undefined;
 }
 
-const fsyncDescriptor = promisify(fsync);
+/** fsync(2) on a file descriptor, through libuv's thread pool. */
+export const fsyncDescriptor = promisify(fsync);
 
 /**
  * Flushes a directory's entries to disk, so a rename or a new file in it survives a power cut: fsyncing the

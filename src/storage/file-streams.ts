@@ -1,5 +1,7 @@
+import { read } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 
 // Big enough that a multi-GB copy is not dominated by per-call overhead, small enough to stay a rounding
 // error in memory per concurrent reader (fs.ReadStream uses 64 KiB for the same reasons).
@@ -12,9 +14,14 @@ const readChunkBytes = 64 * 1024;
  * a close after an abort waits for that one call and no longer.
  */
 
-/** Reads `handle` from `start` to `end` (inclusive, default: to the end of the file) in chunks. */
+const readDescriptor = promisify(read);
+
+/**
+ * Reads `file` (a FileHandle, or a file descriptor the caller closes) from `start` to `end` (inclusive,
+ * default: to the end of the file) in chunks.
+ */
 export async function* readChunks(
-  handle: FileHandle,
+  file: FileHandle | number,
   start = 0,
   end = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<Buffer> {
@@ -22,7 +29,10 @@ export async function* readChunks(
   while (position <= end) {
     const length = Math.min(readChunkBytes, end - position + 1);
     const buffer = Buffer.allocUnsafe(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    const { bytesRead } =
+      typeof file === "number"
+        ? await readDescriptor(file, buffer, 0, length, position)
+        : await file.read(buffer, 0, length, position);
     if (bytesRead === 0) return;
     position += bytesRead;
     yield buffer.subarray(0, bytesRead);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type BigIntStats, constants, renameSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, renameSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
@@ -11,6 +11,7 @@ import { assertValidRange } from "../byte-range.js";
 import {
   DirectorySyncs,
   errnoCode,
+  fsyncDescriptor,
   fsyncDirectory,
   writeFileDurably,
   writeStreamAtomically,
@@ -150,19 +151,20 @@ class LocalBlobStore implements BlobStore {
     const { maxBytes, signal, contentType } = options;
     assertMaxBytes(maxBytes);
     signal?.throwIfAborted();
-    const handle = await openSourceFile(path);
+    // Opened, examined and closed directly, the reads and the fsync through the pool: see fsyncDirectory.
+    const fd = openSourceFileSync(path);
     let taken: { stats: BigIntStats; etag: string } | undefined;
     try {
-      const stats = await handle.stat({ bigint: true });
+      const stats = fstatSync(fd, { bigint: true });
       if (maxBytes !== undefined && Number(stats.size) > maxBytes) throw tooLarge(key, maxBytes);
       if (stats.isFile() && stats.nlink === 1n && stats.dev === this.layout.device) {
-        const etag = await sha256Of(handle, Number(stats.size));
+        const etag = await sha256Of(fd, Number(stats.size));
         // The bytes must be on disk before the rename gives them their final name.
-        await handle.sync();
+        await fsyncDescriptor(fd);
         taken = { stats, etag };
       }
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
     signal?.throwIfAborted();
     if (taken !== undefined) {
@@ -448,10 +450,10 @@ function blobInfo(key: string, stats: BigIntStats, etag: string, contentType: st
 }
 
 /** SHA-256 of the file, or of its first `bytes` bytes when its size is known (which saves a read). */
-async function sha256Of(handle: FileHandle, bytes?: number): Promise<string> {
+async function sha256Of(file: FileHandle | number, bytes?: number): Promise<string> {
   const hash = createHash("sha256");
   const end = bytes === undefined ? undefined : bytes - 1;
-  for await (const chunk of readChunks(handle, 0, end)) hash.update(chunk);
+  for await (const chunk of readChunks(file, 0, end)) hash.update(chunk);
   return hash.digest("hex");
 }
 
@@ -459,9 +461,20 @@ async function openSourceFile(path: string): Promise<FileHandle> {
   try {
     return await open(path, "r");
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") throw new NotFoundError("file", path);
-    throw error;
+    throw sourceMissing(error, path);
   }
+}
+
+function openSourceFileSync(path: string): number {
+  try {
+    return openSync(path, "r");
+  } catch (error) {
+    throw sourceMissing(error, path);
+  }
+}
+
+function sourceMissing(error: unknown, path: string): unknown {
+  return errnoCode(error) === "ENOENT" ? new NotFoundError("file", path) : error;
 }
 
 function assertMaxBytes(maxBytes: number | undefined): void {

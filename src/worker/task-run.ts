@@ -73,9 +73,9 @@ export class TaskRun {
     const timer = setTimeout(() => this.abort(new StepTimeoutError(timeoutMs)), timeoutMs);
     // Random too: several databases (and so several task 1s) may share one temp directory. Named only
     // when a step asks for it: most utility steps never do, and the random bytes cost a system call.
-    const unique = lazy(
-      () => `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`,
-    );
+    let name: string | undefined;
+    const unique = () =>
+      (name ??= `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`);
     const workDir = new LazyDirectory(() => join(deps.tmpDir, `task-${unique()}`));
     const tempFiles = new TempFiles(deps.tmpDir, () => `file-${unique()}`);
     try {
@@ -259,13 +259,4 @@ class TempFiles {
     await Promise.all([...this.paths].map((path) => rm(path, { force: true })));
     this.paths.clear();
   }
-}
-
-/** `make()` once, on first use. */
-function lazy<T>(make: () => T): () => T {
-  let value: { made: T } | undefined;
-  return () => {
-    value ??= { made: make() };
-    return value.made;
-  };
 }

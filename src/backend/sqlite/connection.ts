@@ -124,8 +124,9 @@ export class SqliteWriter {
   /** Why commits can no longer be made durable, once a flush has failed. */
   private failure: unknown;
 
-  /** Prepared once: `db.pragma()` prepares its statement anew at every call. */
+  /** Prepared once: `db.pragma()` and `db.exec()` compile their SQL anew at every call. */
   private readonly dataVersionStatement: Statement;
+  private readonly savepoint: SavepointStatements;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -133,6 +134,11 @@ export class SqliteWriter {
     private readonly hooks: TransactionHooks = noHooks,
   ) {
     this.dataVersionStatement = db.prepare("PRAGMA data_version").pluck();
+    this.savepoint = {
+      begin: db.prepare("SAVEPOINT work"),
+      release: db.prepare("RELEASE work"),
+      rollback: db.prepare("ROLLBACK TO work"),
+    };
   }
 
   /** Runs `work` in a transaction; resolves once its commit is durable. */
@@ -215,15 +221,15 @@ export class SqliteWriter {
       const item = this.queue.shift();
       if (item === undefined) break;
       batch.push(item);
-      this.db.exec("SAVEPOINT work");
+      this.savepoint.begin.run();
       this.hooks.beganWork();
       try {
         const value = await item.work();
-        this.db.exec("RELEASE work");
+        this.savepoint.release.run();
         outcomes.push({ ok: true, value });
       } catch (error) {
-        this.db.exec("ROLLBACK TO work");
-        this.db.exec("RELEASE work");
+        this.savepoint.rollback.run();
+        this.savepoint.release.run();
         this.hooks.rolledBackWork();
         outcomes.push({ ok: false, value: error });
       }
@@ -249,6 +255,12 @@ export class SqliteWriter {
       else item.failed(outcome?.value);
     });
   }
+}
+
+interface SavepointStatements {
+  begin: Statement;
+  release: Statement;
+  rollback: Statement;
 }
 
 /**

@@ -28,8 +28,12 @@ function keyProblem(key: string): string | undefined {
   return undefined;
 }
 
+const alreadySafe = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
 /** Turns a user-supplied file name into one safe key segment, keeping its extension readable. */
 export function safeKeySegment(name: string): string {
+  // Most names (every one mediaflow makes itself) are safe already: the cleaning below would keep them.
+  if (alreadySafe.test(name)) return name;
   const base = name.split(/[\\/]/).pop() ?? "";
   const cleaned = base
     .normalize("NFC")

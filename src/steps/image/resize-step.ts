@@ -89,7 +89,8 @@ export const resizeStep = defineStep({
           width: size.width,
           height: size.height,
           fit: size.fit,
-          background,
+          // Only contain pads; sharp parses a colour it is given whether it uses it or not.
+          background: size.fit === "contain" ? background : undefined,
           withoutEnlargement: params.withoutEnlargement,
         })
         // JPEG has no alpha: without flattening, transparent parts of a PNG would come out black.

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type BigIntStats, closeSync, constants, fstatSync, openSync, renameSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync, renameSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { addAbortSignal, type Readable } from "node:stream";
@@ -151,14 +151,15 @@ class LocalBlobStore implements BlobStore {
     const { maxBytes, signal, contentType } = options;
     assertMaxBytes(maxBytes);
     signal?.throwIfAborted();
-    // Opened, examined and closed directly, the reads and the fsync through the pool: see fsyncDirectory.
+    // Opened, examined and closed directly, large reads and the fsync through the pool: see fsyncDirectory.
     const fd = openSourceFileSync(path);
     let taken: { stats: BigIntStats; etag: string } | undefined;
     try {
       const stats = fstatSync(fd, { bigint: true });
       if (maxBytes !== undefined && Number(stats.size) > maxBytes) throw tooLarge(key, maxBytes);
       if (stats.isFile() && stats.nlink === 1n && stats.dev === this.layout.device) {
-        const etag = await sha256Of(fd, Number(stats.size));
+        const size = Number(stats.size);
+        const etag = size <= directReadBytes ? sha256OfSmallFile(fd, size) : await sha256Of(fd, size);
         // The bytes must be on disk before the rename gives them their final name.
         await fsyncDescriptor(fd);
         taken = { stats, etag };
@@ -447,6 +448,23 @@ function blobInfo(key: string, stats: BigIntStats, etag: string, contentType: st
   const info: BlobInfo = { key, bytes: Number(stats.size), etag, modifiedAt: Number(stats.mtimeMs) };
   if (contentType !== undefined) info.contentType = contentType;
   return info;
+}
+
+/**
+ * Files up to this size are hashed with one read made directly: a file just written is in the page cache,
+ * and reading it costs less than a round trip through the thread pool (see fsyncDirectory).
+ */
+const directReadBytes = 64 * 1024;
+
+function sha256OfSmallFile(fd: number, bytes: number): string {
+  const buffer = Buffer.allocUnsafe(bytes);
+  let filled = 0;
+  while (filled < bytes) {
+    const read = readSync(fd, buffer, filled, bytes - filled, filled);
+    if (read === 0) break;
+    filled += read;
+  }
+  return createHash("sha256").update(buffer.subarray(0, filled)).digest("hex");
 }
 
 /** SHA-256 of the file, or of its first `bytes` bytes when its size is known (which saves a read). */

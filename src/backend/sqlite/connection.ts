@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ErrorCodes, PermanentError } from "../../errors/errors.js";
 import type { BeforeDurableOptions, Committed } from "../backend.js";
+import { type Checkpoints, checkpointsInCommit } from "./checkpoints.js";
 import { type Migration, migrations } from "./migrations.js";
 import type { Durability } from "./wal-sync.js";
 
@@ -132,6 +133,7 @@ export class SqliteWriter {
     private readonly db: SqliteDatabase,
     private readonly durability: Durability,
     private readonly hooks: TransactionHooks = noHooks,
+    private readonly checkpoints: Checkpoints = checkpointsInCommit,
   ) {
     this.dataVersionStatement = db.prepare("PRAGMA data_version").pluck();
     this.savepoint = {
@@ -184,7 +186,11 @@ export class SqliteWriter {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.runBatch();
+      while (this.queue.length > 0) {
+        const pause = this.checkpoints.beforeTransaction();
+        if (pause !== undefined) await pause;
+        await this.runBatch();
+      }
     } finally {
       this.running = false;
       if (this.queue.length === 0) {
@@ -242,6 +248,7 @@ export class SqliteWriter {
       for (const item of batch) item.failed(error);
       return;
     }
+    this.checkpoints.committed();
     const durable = batch.every((item) => item.lazyFlush)
       ? this.durability.syncSoon()
       : this.durability.sync();

@@ -14,6 +14,12 @@ import type {
 } from "../backend.js";
 import { lastSeqOf } from "../rows.js";
 import { sqliteApiKeyStore } from "./api-keys.js";
+import {
+  BackgroundCheckpoints,
+  type CheckpointSettings,
+  type Checkpoints,
+  checkpointsInCommit,
+} from "./checkpoints.js";
 import { migrate, openDatabase, type SqliteDatabase, SqliteWriter } from "./connection.js";
 import { eventStatements } from "./events.js";
 import { jobStatements } from "./jobs.js";
@@ -41,13 +47,11 @@ const projectionCacheSteps = 20_000;
  */
 export async function openSqliteBackend(
   path: string,
-  options: { durability?: (walPath: string) => Durability } = {},
+  options: { durability?: (walPath: string) => Durability; checkpoints?: CheckpointSettings } = {},
 ): Promise<Backend> {
   const writerDb = openDatabase(path);
-  const durability =
-    writerDb.pragma("journal_mode", { simple: true }) === "wal"
-      ? (options.durability ?? walSync)(`${writerDb.name}-wal`)
-      : alreadyDurable;
+  const writeAheadLog = writerDb.pragma("journal_mode", { simple: true }) === "wal";
+  const durability = writeAheadLog ? (options.durability ?? walSync)(`${writerDb.name}-wal`) : alreadyDurable;
   try {
     migrate(writerDb);
     await durability.sync();
@@ -57,7 +61,10 @@ export async function openSqliteBackend(
     throw error;
   }
   const readerDb = openDatabase(path, { readonly: true });
-  return new SqliteBackend(writerDb, readerDb, durability);
+  const checkpoints = writeAheadLog
+    ? new BackgroundCheckpoints(writerDb, options.checkpoints)
+    : checkpointsInCommit;
+  return new SqliteBackend(writerDb, readerDb, durability, checkpoints);
 }
 
 class SqliteBackend implements Backend {
@@ -75,9 +82,10 @@ class SqliteBackend implements Backend {
     private readonly writerDb: SqliteDatabase,
     private readonly readerDb: SqliteDatabase,
     private readonly durability: Durability,
+    private readonly checkpoints: Checkpoints,
   ) {
     const cache = new ProjectionCache(projectionCacheSteps);
-    this.writer = new SqliteWriter(writerDb, durability, cache);
+    this.writer = new SqliteWriter(writerDb, durability, cache, checkpoints);
     this.tx = transactionOps(writerDb, cache);
     this.reads = readOps(readerDb);
     this.apiKeys = sqliteApiKeyStore(writerDb, this.writer, readerDb);
@@ -107,6 +115,7 @@ class SqliteBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     await this.writer.idle();
+    await this.checkpoints.close();
     await this.durability.close();
     this.readerDb.close();
     this.writerDb.close();

@@ -64,15 +64,20 @@ try {
           "<= 1.05x",
         ],
         [
-          "one decode vs three encodes",
-          seconds(video.singleCommandMs),
+          // mediaflow's ladder is the one-decode ladder the target speaks of; the single command's own
+          // figure against three runs is in the rounds listed below.
+          "one-decode ladder vs three encodes",
+          seconds(video.mediaflowMs),
           seconds(video.separateRunsMs),
           "three separate ffmpeg runs",
-          ratio(video.separateRunsMs, video.singleCommandMs),
+          ratio(video.separateRunsMs, video.mediaflowMs),
           ">= 1.30x faster",
         ],
       ],
     )}`,
+  );
+  console.log(
+    `\nthe best single ffmpeg command against three separate runs: ${ratio(video.separateRunsMs, video.singleCommandMs)} faster`,
   );
   if (rounds > 1) {
     const list = (samples: number[]) => samples.map((ms) => (ms / 1000).toFixed(2)).join(" / ");

@@ -11,22 +11,35 @@ import type { TransactionHooks } from "./connection.js";
  * data_version reveals when the writer begins a transaction.
  */
 export class ProjectionCache implements TransactionHooks {
-  private readonly entries = new Map<string, JobProjection>();
-  /** Steps of all entries: the cache's size, as a job's size is mostly its steps. */
-  private steps = 0;
+  /**
+   * Two generations instead of one map kept in least-recently-used order: a map that has entries deleted
+   * from its front and added at its back keeps the deleted slots until it is rehashed, and finding its
+   * oldest entry walked over all of them (4-11 µs per save with 10,000-20,000 jobs, measured). Entries go
+   * into `recent`; when it holds half the budget, it becomes `older` and the previous `older` is dropped.
+   * A job read or saved again moves to `recent`, so what is dropped is what went unused the longest.
+   */
+  private recent = new Map<string, JobProjection>();
+  private older = new Map<string, JobProjection>();
+  /** Steps of the entries in `recent`: a job's size is mostly its steps. */
+  private recentSteps = 0;
   /** Jobs stored by the unit of work running now, dropped if it rolls back. */
   private storedByWork: string[] = [];
 
-  /** `maxSteps`: the most steps, summed over the jobs kept, before the least recently used go. */
+  /**
+   * `maxSteps`: the most steps, summed over the jobs kept. The jobs used last are kept up to half of it at
+   * least; those unused the longest go first.
+   */
   constructor(private readonly maxSteps: number) {}
 
   /** A copy of the job's projection, if this cache holds it. */
   get(jobId: string): JobProjection | undefined {
-    const entry = this.entries.get(jobId);
-    if (entry === undefined) return undefined;
-    // Most recently used last: eviction takes the first.
-    this.entries.delete(jobId);
-    this.entries.set(jobId, entry);
+    let entry = this.recent.get(jobId);
+    if (entry === undefined) {
+      entry = this.older.get(jobId);
+      if (entry === undefined) return undefined;
+      this.older.delete(jobId);
+      this.keep(jobId, entry);
+    }
     return copyProjection(entry);
   }
 
@@ -34,13 +47,8 @@ export class ProjectionCache implements TransactionHooks {
   set(state: JobProjection): void {
     const jobId = state.job.id;
     this.delete(jobId);
-    this.entries.set(jobId, state);
-    this.steps += stepCount(state);
+    this.keep(jobId, state);
     this.storedByWork.push(jobId);
-    for (const [oldest] of this.entries) {
-      if (this.steps <= this.maxSteps) break;
-      this.delete(oldest);
-    }
   }
 
   began(changedElsewhere: boolean): void {
@@ -61,16 +69,29 @@ export class ProjectionCache implements TransactionHooks {
     this.storedByWork = [];
   }
 
+  private keep(jobId: string, entry: JobProjection): void {
+    this.recent.set(jobId, entry);
+    this.recentSteps += stepCount(entry);
+    if (this.recentSteps >= this.maxSteps / 2) {
+      this.older = this.recent;
+      this.recent = new Map();
+      this.recentSteps = 0;
+    }
+  }
+
   private delete(jobId: string): void {
-    const entry = this.entries.get(jobId);
-    if (entry === undefined) return;
-    this.entries.delete(jobId);
-    this.steps -= stepCount(entry);
+    const entry = this.recent.get(jobId);
+    if (entry !== undefined) {
+      this.recent.delete(jobId);
+      this.recentSteps -= stepCount(entry);
+    }
+    this.older.delete(jobId);
   }
 
   private clear(): void {
-    this.entries.clear();
-    this.steps = 0;
+    this.recent.clear();
+    this.older.clear();
+    this.recentSteps = 0;
   }
 }
 

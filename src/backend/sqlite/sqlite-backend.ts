@@ -34,11 +34,11 @@ import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
 /**
  * How many steps' state the writer keeps at most, summed over jobs; it keeps at least the half used last
  * (see ProjectionCache). A job is read at each claim and result; this keeps every job of a backlog of
- * 10,000 one-step jobs, and at most 20,000 (about 20 MB of heap, measured), or 1,000 to 2,000 ten-step
- * ones, so that most reads are served from memory: with 10,000 queued one-step jobs it cut the engine's
- * CPU per job by a fifth, where 2,000 jobs (evicted before their claim) saved a twentieth.
+ * 20,000 one-step jobs (about 20 MB of heap, measured; 40 MB at most) or 2,000 ten-step ones, so that
+ * most reads are served from memory: with 10,000 queued one-step jobs it cut the engine's CPU per job by a
+ * fifth, where 2,000 jobs (evicted before their claim) saved a twentieth.
  */
-const projectionCacheSteps = 20_000;
+const projectionCacheSteps = 40_000;
 
 /**
  * The embedded backend: one SQLite file that any number of processes on this machine may share. Writes

@@ -27,7 +27,12 @@ describe("SQLite checkpoints on a thread of their own", () => {
     await withTempDir("checkpoints", async (dir) => {
       const path = join(dir, "mediaflow.db");
       const backend = await openSqliteBackend(path, {
-        checkpoints: { startAfterCommits: 1, commitsPerCheckpoint: 1, pauseAtLogFrames: 4_000 },
+        checkpoints: {
+          startAfterCommits: 1,
+          framesPerCheckpoint: 1,
+          firstCheckpointAfterCommits: 1,
+          pauseAtLogFrames: 4_000,
+        },
       });
       try {
         const engine = new Engine({ backend, catalog: testCatalog });
@@ -48,7 +53,12 @@ describe("SQLite checkpoints on a thread of their own", () => {
       const path = join(dir, "mediaflow.db");
       const pauseAtLogFrames = 100;
       const backend = await openSqliteBackend(path, {
-        checkpoints: { startAfterCommits: 1, commitsPerCheckpoint: 1, pauseAtLogFrames },
+        checkpoints: {
+          startAfterCommits: 1,
+          framesPerCheckpoint: 1,
+          firstCheckpointAfterCommits: 1,
+          pauseAtLogFrames,
+        },
       });
       let largestLog = 0;
       try {
@@ -71,6 +81,33 @@ describe("SQLite checkpoints on a thread of their own", () => {
     });
   });
 
+  it("come as often as the log grows by the pages asked for, not at every commit", async () => {
+    await withTempDir("checkpoints", async (dir) => {
+      const db = openDatabase(join(dir, "mediaflow.db"));
+      db.exec("CREATE TABLE t (x)");
+      const insert = db.prepare("INSERT INTO t VALUES (randomblob(3000))");
+      const checkpoints = new BackgroundCheckpoints(db, {
+        startAfterCommits: 1,
+        framesPerCheckpoint: 50,
+        firstCheckpointAfterCommits: 5,
+        pauseAtLogFrames: 100_000,
+      });
+      try {
+        // A page or two of log per commit: 300 commits are some 600 pages, a dozen checkpoints' worth, where
+        // one per commit would be 150 or more (measured: 14 against 148).
+        for (let i = 0; i < 300; i++) {
+          insert.run();
+          checkpoints.committed();
+          await sleep(1);
+        }
+        assert.ok(checkpoints.made >= 3 && checkpoints.made <= 40, `${checkpoints.made} checkpoints`);
+      } finally {
+        await checkpoints.close();
+        db.close();
+      }
+    });
+  });
+
   it("hand checkpoints back to SQLite when their thread dies", async () => {
     await withTempDir("checkpoints", async (dir) => {
       const db = openDatabase(join(dir, "mediaflow.db"));
@@ -87,7 +124,12 @@ describe("SQLite checkpoints on a thread of their own", () => {
       const checkpoints = new BackgroundCheckpoints(
         db,
         // The first checkpoint is asked for at the second commit, once the thread has said it is ready.
-        { startAfterCommits: 1, commitsPerCheckpoint: 2, pauseAtLogFrames: 10 },
+        {
+          startAfterCommits: 1,
+          framesPerCheckpoint: 1,
+          firstCheckpointAfterCommits: 2,
+          pauseAtLogFrames: 10,
+        },
         dying,
       );
       try {

@@ -21,8 +21,10 @@ export const checkpointsInCommit: Checkpoints = {
 export interface CheckpointSettings {
   /** Commits before the thread is started: a short-lived connection (a CLI command) never starts one. */
   startAfterCommits: number;
-  /** Commits between two checkpoints. */
-  commitsPerCheckpoint: number;
+  /** Log pages between two checkpoints, counted from the pages each checkpoint finds. */
+  framesPerCheckpoint: number;
+  /** Commits before the first checkpoint, before any has told how many pages a commit writes. */
+  firstCheckpointAfterCommits: number;
   /**
    * Log pages past which the writer pauses for a checkpoint, so that the log starts over: while the writer
    * keeps committing, checkpoints alongside it never catch up with the log's end, and it would grow.
@@ -32,8 +34,10 @@ export interface CheckpointSettings {
 
 export const defaultCheckpointSettings: CheckpointSettings = {
   startAfterCommits: 100,
-  // About 700 pages at concurrency 10 (21 per commit): as often as SQLite's own 1000-page checkpoints.
-  commitsPerCheckpoint: 32,
+  // As often as SQLite's own: more often only adds fsyncs that a commit's flush then queues behind.
+  framesPerCheckpoint: 1_000,
+  // About 700 pages at concurrency 10 (21 per commit).
+  firstCheckpointAfterCommits: 32,
   // 16 MiB of log with 4 KiB pages.
   pauseAtLogFrames: 4_000,
 };
@@ -58,7 +62,8 @@ function checkpointThread(data: CheckpointThreadData): Worker {
  * on the writer's thread, which is the event loop: 3.5-5 ms at a time, every 50 commits at worker
  * concurrency 10 (7% of the writer's time, measured), during which nothing else in the process runs.
  * Here the writer commits without them (`wal_autocheckpoint = 0`) and a thread with its own connection
- * makes PASSIVE checkpoints, which neither wait for the writer nor block it.
+ * makes PASSIVE checkpoints, which neither wait for the writer nor block it, as often as SQLite's own
+ * would (every 1000 pages of log, as counted from what each checkpoint finds).
  *
  * The log starts over from its beginning only when a transaction begins on a log copied to its end. When
  * the writer keeps committing, a checkpoint alongside it rarely ends there, so once the log has grown past
@@ -69,6 +74,12 @@ export class BackgroundCheckpoints implements Checkpoints {
   private state: "waiting" | "starting" | "running" | "stopped" = "waiting";
   private thread: Worker | undefined;
   private commits = 0;
+  /** Commits between two checkpoints: `framesPerCheckpoint` over the pages a commit was seen to write. */
+  private commitsPerCheckpoint: number;
+  /** Commits counted when the checkpoint under way was asked for, and the log's pages the last one found. */
+  private commitsAsked = 0;
+  private lastLogFrames = 0;
+  private checkpointsMade = 0;
   private inFlight: Promise<CheckpointReply> | undefined;
   private settle: ((reply: CheckpointReply) => void) | undefined;
   private pauseWriter = false;
@@ -81,6 +92,12 @@ export class BackgroundCheckpoints implements Checkpoints {
     private readonly startThread: (data: CheckpointThreadData) => Worker = checkpointThread,
   ) {
     this.pauseAt = settings.pauseAtLogFrames;
+    this.commitsPerCheckpoint = settings.firstCheckpointAfterCommits;
+  }
+
+  /** Checkpoints the thread has made. */
+  get made(): number {
+    return this.checkpointsMade;
   }
 
   committed(): void {
@@ -89,7 +106,7 @@ export class BackgroundCheckpoints implements Checkpoints {
     else if (
       this.state === "running" &&
       this.inFlight === undefined &&
-      this.commits >= this.settings.commitsPerCheckpoint
+      this.commits >= this.commitsPerCheckpoint
     ) {
       void this.checkpoint();
     }
@@ -132,10 +149,12 @@ export class BackgroundCheckpoints implements Checkpoints {
       this.db.pragma("wal_autocheckpoint = 0");
       this.state = "running";
       // The commits made while it started are due too.
-      if (this.commits >= this.settings.commitsPerCheckpoint) void this.checkpoint();
+      if (this.commits >= this.commitsPerCheckpoint) void this.checkpoint();
       return;
     }
+    this.checkpointsMade += 1;
     if (reply.logFrames >= this.pauseAt) this.pauseWriter = true;
+    this.learnPagesPerCommit(reply.logFrames);
     this.finish(reply);
   }
 
@@ -144,6 +163,7 @@ export class BackgroundCheckpoints implements Checkpoints {
     if (thread === undefined || this.state !== "running") {
       return Promise.resolve({ ok: false, message: "no checkpoint thread" });
     }
+    this.commitsAsked = this.commits;
     this.commits = 0;
     this.inFlight = new Promise<CheckpointReply>((resolve) => {
       this.settle = resolve;
@@ -151,6 +171,22 @@ export class BackgroundCheckpoints implements Checkpoints {
     thread.ref();
     thread.postMessage("checkpoint" satisfies CheckpointRequest);
     return this.inFlight;
+  }
+
+  /**
+   * The log grew by this many pages since the previous checkpoint began, over the commits counted between
+   * the two requests (when it started over meanwhile, the pages since then: an underestimate, which only
+   * spaces checkpoints further apart).
+   */
+  private learnPagesPerCommit(logFrames: number): void {
+    const grown = logFrames >= this.lastLogFrames ? logFrames - this.lastLogFrames : logFrames;
+    this.lastLogFrames = logFrames;
+    if (grown <= 0 || this.commitsAsked <= 0) return;
+    const perCommit = grown / this.commitsAsked;
+    this.commitsPerCheckpoint = Math.min(
+      1_000,
+      Math.max(1, Math.round(this.settings.framesPerCheckpoint / perCommit)),
+    );
   }
 
   private finish(reply: CheckpointReply): void {

@@ -158,8 +158,7 @@ class LocalBlobStore implements BlobStore {
       const stats = fstatSync(fd, { bigint: true });
       if (maxBytes !== undefined && Number(stats.size) > maxBytes) throw tooLarge(key, maxBytes);
       if (stats.isFile() && stats.nlink === 1n && stats.dev === this.layout.device) {
-        const size = Number(stats.size);
-        const etag = size <= directReadBytes ? sha256OfSmallFile(fd, size) : await sha256Of(fd, size);
+        const etag = await sha256Of(fd, Number(stats.size));
         // The bytes must be on disk before the rename gives them their final name.
         await fsyncDescriptor(fd);
         taken = { stats, etag };
@@ -467,8 +466,14 @@ function sha256OfSmallFile(fd: number, bytes: number): string {
   return createHash("sha256").update(buffer.subarray(0, filled)).digest("hex");
 }
 
-/** SHA-256 of the file, or of its first `bytes` bytes when its size is known (which saves a read). */
+/**
+ * SHA-256 of the file, or of its first `bytes` bytes when its size is known (which saves a read). A small
+ * file behind a descriptor is read directly, in one call.
+ */
 async function sha256Of(file: FileHandle | number, bytes?: number): Promise<string> {
+  if (typeof file === "number" && bytes !== undefined && bytes <= directReadBytes) {
+    return sha256OfSmallFile(file, bytes);
+  }
   const hash = createHash("sha256");
   const end = bytes === undefined ? undefined : bytes - 1;
   for await (const chunk of readChunks(file, 0, end)) hash.update(chunk);

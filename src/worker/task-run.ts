@@ -36,7 +36,13 @@ export interface TaskRunDependencies {
  * cancellation, lease loss, the timeout and shutdown all use, then records what happened with the lease.
  */
 export class TaskRun {
-  readonly controller = new AbortController();
+  /** Why the attempt was stopped (cancel, lease loss, timeout, shutdown); undefined while it may go on. */
+  abortReason: Error | undefined;
+  /**
+   * Made the first time the step asks for its signal: an AbortSignal costs microseconds to make, a
+   * noticeable share of a quick step's whole cost, and many quick steps never look at it.
+   */
+  private controller: AbortController | undefined;
   /** Epoch ms when the lease runs out unless renewed. */
   leaseExpiresAt: number;
   /** Progress reported and not yet written. */
@@ -45,25 +51,40 @@ export class TaskRun {
   alive = false;
   lastRenewedAt = Date.now();
   readonly done: Promise<void>;
-  private readonly log: Logger;
+  /** Made when first used, as the signal is: most attempts log nothing. */
+  private logger: Logger | undefined;
 
   constructor(
     readonly claim: ClaimedTask,
     private readonly deps: TaskRunDependencies,
   ) {
     this.leaseExpiresAt = claim.leaseExpiresAt;
-    const { lease } = claim;
-    this.log = deps.log.child({
-      job: lease.jobId,
-      step: lease.step,
-      part: lease.part ?? undefined,
-      attempt: claim.attempt,
-    });
     this.done = this.run();
   }
 
+  private get log(): Logger {
+    const { lease } = this.claim;
+    this.logger ??= this.deps.log.child({
+      job: lease.jobId,
+      step: lease.step,
+      part: lease.part ?? undefined,
+      attempt: this.claim.attempt,
+    });
+    return this.logger;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
   abort(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 
   private async run(): Promise<void> {
@@ -71,11 +92,11 @@ export class TaskRun {
     const type = deps.catalog.get(claim.spec.use);
     const timeoutMs = claim.spec.timeoutMs ?? type?.defaultTimeoutMs ?? deps.defaultTimeoutMs;
     const timer = setTimeout(() => this.abort(new StepTimeoutError(timeoutMs)), timeoutMs);
-    // Random too: several databases (and so several task 1s) may share one temp directory. Named only
-    // when a step asks for it: most utility steps never do, and the random bytes cost a system call.
+    // Several databases (and so several task 1s) may share one temp directory: the process's random tag
+    // and a count of this process's attempts keep their names apart. Named only when a step asks.
     let name: string | undefined;
     const unique = () =>
-      (name ??= `${claim.lease.taskId}-t${claim.lease.token}-${randomBytes(4).toString("hex")}`);
+      (name ??= `${claim.lease.taskId}-t${claim.lease.token}-${processTag}${(++attemptsNamed).toString(36)}`);
     const workDir = new LazyDirectory(() => join(deps.tmpDir, `task-${unique()}`));
     const tempFiles = new TempFiles(deps.tmpDir, () => `file-${unique()}`);
     try {
@@ -108,15 +129,14 @@ export class TaskRun {
   }
 
   private throwIfAborted(): void {
-    const { signal } = this.controller;
-    if (signal.aborted) throw signal.reason;
+    if (this.abortReason !== undefined) throw this.abortReason;
   }
 
   private async recordFailure(thrown: unknown): Promise<void> {
     const { engine } = this.deps;
     const { lease } = this.claim;
     // When the signal fired, its reason says what happened, whatever the step threw on its way out.
-    const reason = this.controller.signal.aborted ? this.controller.signal.reason : thrown;
+    const reason = this.abortReason ?? thrown;
     try {
       if (reason instanceof LeaseLostError) {
         this.log.warn({ reason: reason.message }, "stopped: lease lost, nothing recorded");
@@ -143,7 +163,7 @@ export class TaskRun {
   private context<P>(params: P, workDir: LazyDirectory, tempFiles: TempFiles): StepContext<P> {
     const { claim, deps } = this;
     const { lease } = claim;
-    const signal = this.controller.signal;
+    const run = this;
     return {
       params,
       get workDir() {
@@ -159,9 +179,13 @@ export class TaskRun {
       },
       part: claim.part,
       needs: claim.needs,
-      signal,
+      get signal() {
+        return run.signal;
+      },
       storage: deps.storage,
-      log: this.log,
+      get log() {
+        return run.log;
+      },
       progress: (fraction, message) => {
         this.pendingProgress = { fraction: Math.min(1, Math.max(0, fraction)), message };
         this.alive = true;
@@ -175,11 +199,11 @@ export class TaskRun {
         const dir = join(workDir.path(), "inputs");
         await mkdir(dir, { recursive: true });
         const path = join(dir, safeKeySegment(basename(key)));
-        await deps.storage.download(key, path, { signal });
+        await deps.storage.download(key, path, { signal: this.signal });
         return path;
       },
       saveOutput: async (name, path, options = {}) => {
-        if (signal.aborted) throw signal.reason;
+        this.throwIfAborted();
         const contentType = options.contentType ?? contentTypeFor(name);
         // The lease token in the key: a stale attempt can never overwrite what a later one stored. One
         // folder per attempt (`thumb.t1`, `encode.p2.t1`; step names have no dots), not one per level:
@@ -188,7 +212,7 @@ export class TaskRun {
         // A name may have folders (an HLS package); each part is made safe on its own.
         const relative = name.split("/").filter(Boolean).map(safeKeySegment).join("/");
         const key = `jobs/${lease.jobId}/${lease.step}${part}.t${lease.token}/${relative}`;
-        const put = { contentType, signal };
+        const put = { contentType, signal: this.signal };
         const info = options.move
           ? await deps.storage.moveFile(key, path, put)
           : await deps.storage.putFile(key, path, put);
@@ -200,6 +224,10 @@ export class TaskRun {
     };
   }
 }
+
+/** Random per process: the temp names of two worker processes never meet, without random bytes per task. */
+const processTag = randomBytes(4).toString("hex");
+let attemptsNamed = 0;
 
 /**
  * A task's scratch directory, made the first time a step asks for it: most steps that only call tools

@@ -280,7 +280,7 @@ export class Worker {
     const { engine, leaseMs } = this.options;
     const now = Date.now();
     for (const run of this.runs.values()) {
-      if (run.controller.signal.aborted) continue;
+      if (run.abortReason !== undefined) continue;
       if (now >= run.leaseExpiresAt) {
         // No progress for a whole lease: the step hung. Stop it; the sweep hands the task to a new attempt.
         run.abort(new LeaseLostError(String(run.claim.lease.taskId), "no progress for a whole lease"));
@@ -316,7 +316,7 @@ export class Worker {
     if (this.runs.size === 0) return;
     const held = await this.options.engine.backend.reads.leaseTokens([...this.runs.keys()]);
     for (const [taskId, run] of this.runs) {
-      if (held.get(taskId) !== run.claim.lease.token && !run.controller.signal.aborted) {
+      if (held.get(taskId) !== run.claim.lease.token && run.abortReason === undefined) {
         run.abort(
           new LeaseLostError(String(taskId), "the job was cancelled or another worker took the task"),
         );

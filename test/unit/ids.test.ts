@@ -13,6 +13,13 @@ describe("job ids", () => {
     for (const id of made) assert.match(id, /^job_[0-9a-hjkmnp-tv-z]{26}$/);
   });
 
+  it("end with random characters that differ from id to id, past many refills of the random pool", () => {
+    const randomParts = Array.from({ length: 2_000 }, () => newJobId().slice(-13));
+    assert.equal(new Set(randomParts).size, randomParts.length);
+    // Every character of the alphabet turns up: the bytes are spread over all of it.
+    assert.equal(new Set(randomParts.join("")).size, 32);
+  });
+
   it("start with the time, so that a later millisecond sorts after every id of an earlier one", () => {
     const earlier = newJobId(1_800_000_000_000);
     const later = newJobId(1_800_000_000_001);

@@ -1,3 +1,4 @@
+import type { Hash } from "node:crypto";
 import { read } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { Writable } from "node:stream";
@@ -36,6 +37,37 @@ export async function* readChunks(
     if (bytesRead === 0) return;
     position += bytesRead;
     yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * What one read feeds a hash: large, since each read is a round trip through libuv's thread pool, and one
+ * buffer reused for the whole file, since fresh buffers of a large file's size in all make the garbage
+ * collector run while a tool (ffmpeg) needs the CPU.
+ */
+const digestChunkBytes = 1024 * 1024;
+
+/**
+ * Feeds `file` to `hash` from `start` to `end` (inclusive, default: to the end of the file). Safe with one
+ * buffer because `update` is done with its input when it returns.
+ */
+export async function digestFile(
+  file: FileHandle | number,
+  hash: Hash,
+  start = 0,
+  end = Number.POSITIVE_INFINITY,
+): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(digestChunkBytes, Math.max(1, end - start + 1)));
+  let position = start;
+  while (position <= end) {
+    const length = Math.min(buffer.length, end - position + 1);
+    const { bytesRead } =
+      typeof file === "number"
+        ? await readDescriptor(file, buffer, 0, length, position)
+        : await file.read(buffer, 0, length, position);
+    if (bytesRead === 0) return;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
   }
 }
 

@@ -307,6 +307,24 @@ describe("local blob store", () => {
     });
   });
 
+  it("[local] a file of several read buffers gets the SHA-256 of all its bytes, moved in or dropped in by hand", async () => {
+    await withStore(async (store, root) => {
+      // Past 1 MiB twice over and not a multiple of it: the hash reads it in several calls, the last short.
+      const content = Buffer.alloc(2.5 * 1024 * 1024 + 7);
+      for (let i = 0; i < content.length; i++) content[i] = (i * 31 + (i >> 12)) & 0xff;
+      const expected = createHash("sha256").update(content).digest("hex");
+      const scratch = join(root, ".mediaflow", "tmp", "moved.bin");
+      await writeFile(scratch, content);
+      const moved = await store.moveFile("m/moved.bin", scratch);
+      assert.equal(moved.etag, expected);
+      await mkdir(join(root, "byhand"));
+      await writeFile(join(root, "byhand", "dropped.bin"), content);
+      const dropped = await store.stat("byhand/dropped.bin");
+      assert.equal(dropped?.etag, expected);
+      assert.equal(dropped?.bytes, content.length);
+    });
+  });
+
   it("[local] opening a store sweeps temp files abandoned by a crashed process", async () => {
     await withStore(async (_store, root) => {
       const tmp = join(root, ".mediaflow", "tmp");

@@ -16,7 +16,7 @@ import {
   writeFileDurably,
   writeStreamAtomically,
 } from "../durable-fs.js";
-import { fileWriter, readChunks } from "../file-streams.js";
+import { digestFile, fileWriter, readChunks } from "../file-streams.js";
 import { assertValidKey } from "../keys.js";
 import { StoreLifecycle } from "../store-lifecycle.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -358,7 +358,12 @@ class LocalBlobStore implements BlobStore {
   private async describe(key: string, blob: OpenBlob): Promise<BlobInfo> {
     const version = await this.knownVersion(key, blob.stats);
     if (version !== undefined) return blobInfo(key, blob.stats, version.etag, version.contentType);
-    return blobInfo(key, blob.stats, await sha256Of(blob.handle), impliedContentType(key));
+    return blobInfo(
+      key,
+      blob.stats,
+      await sha256Of(blob.handle, Number(blob.stats.size)),
+      impliedContentType(key),
+    );
   }
 
   /**
@@ -475,8 +480,7 @@ async function sha256Of(file: FileHandle | number, bytes?: number): Promise<stri
     return sha256OfSmallFile(file, bytes);
   }
   const hash = createHash("sha256");
-  const end = bytes === undefined ? undefined : bytes - 1;
-  for await (const chunk of readChunks(file, 0, end)) hash.update(chunk);
+  await digestFile(file, hash, 0, bytes === undefined ? undefined : bytes - 1);
   return hash.digest("hex");
 }
 

@@ -30,10 +30,7 @@ export async function* readChunks(
   while (position <= end) {
     const length = Math.min(readChunkBytes, end - position + 1);
     const buffer = Buffer.allocUnsafe(length);
-    const { bytesRead } =
-      typeof file === "number"
-        ? await readDescriptor(file, buffer, 0, length, position)
-        : await file.read(buffer, 0, length, position);
+    const bytesRead = await readAt(file, buffer, length, position);
     if (bytesRead === 0) return;
     position += bytesRead;
     yield buffer.subarray(0, bytesRead);
@@ -60,15 +57,25 @@ export async function digestFile(
   const buffer = Buffer.allocUnsafe(Math.min(digestChunkBytes, Math.max(1, end - start + 1)));
   let position = start;
   while (position <= end) {
-    const length = Math.min(buffer.length, end - position + 1);
-    const { bytesRead } =
-      typeof file === "number"
-        ? await readDescriptor(file, buffer, 0, length, position)
-        : await file.read(buffer, 0, length, position);
+    const bytesRead = await readAt(file, buffer, Math.min(buffer.length, end - position + 1), position);
     if (bytesRead === 0) return;
     hash.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
   }
+}
+
+/** Reads up to `length` bytes at `position` into the start of `buffer`; resolves to how many it read. */
+async function readAt(
+  file: FileHandle | number,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<number> {
+  const { bytesRead } =
+    typeof file === "number"
+      ? await readDescriptor(file, buffer, 0, length, position)
+      : await file.read(buffer, 0, length, position);
+  return bytesRead;
 }
 
 /** A Writable appending to `handle`, which fsyncs the file before it reports 'finish'. */

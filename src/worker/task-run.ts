@@ -63,13 +63,15 @@ export class TaskRun {
   }
 
   private get log(): Logger {
-    const { lease } = this.claim;
-    this.logger ??= this.deps.log.child({
-      job: lease.jobId,
-      step: lease.step,
-      part: lease.part ?? undefined,
-      attempt: this.claim.attempt,
-    });
+    if (this.logger === undefined) {
+      const { lease, attempt } = this.claim;
+      this.logger = this.deps.log.child({
+        job: lease.jobId,
+        step: lease.step,
+        part: lease.part ?? undefined,
+        attempt,
+      });
+    }
     return this.logger;
   }
 

@@ -2,7 +2,8 @@
  * `npm run bench:media`: mediaflow's media pipelines beside the raw tools doing the same work, in one
  * run. Options: --images N (default 200), --seconds S (default 20), --preset P (default veryfast),
  * --rounds R (default 1): each measurement R times, the sides taking turns, and the fastest of each side
- * reported (on a busy machine the fastest run is the one least disturbed), with every round listed.
+ * reported (on a busy machine the fastest run is the one least disturbed), with every round listed;
+ * --warm-up N (default 3000): small thumbnails each side makes, unreported, before the first round.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,15 +19,18 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "20" },
     preset: { type: "string", default: "veryfast" },
     rounds: { type: "string", default: "1" },
+    "warm-up": { type: "string", default: "3000" },
   },
 });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer`);
+const warmUp = Number(values["warm-up"]);
+if (!Number.isInteger(warmUp) || warmUp < 0) throw new Error(`--warm-up must be a whole number`);
 
 const dir = mkdtempSync(join(tmpdir(), "mediaflow-bench-media-"));
 try {
   console.log(machineFacts(new Date()).join("\n"));
-  const images = await benchImages({ count: Number(values.images), dir, rounds });
+  const images = await benchImages({ count: Number(values.images), dir, rounds, warmUp });
   const video = await benchVideoLadder({
     dir,
     seconds: Number(values.seconds),

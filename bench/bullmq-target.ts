@@ -6,6 +6,10 @@ import { type RedisAddress, RedisErrorReply, type RedisReply, redisCommands } fr
 /** Every key the benchmark writes is under this prefix, apart from any other user of the same Redis. */
 const prefix = "mediaflow-bench";
 
+export const bullmqTargetName = "BullMQ";
+/** BullMQ on a Redis of the benchmark's own that flushes its append-only file before it answers. */
+export const durableBullmqTargetName = "BullMQ fsync";
+
 /** A local Redis answers in well under a millisecond; a second means it is not there. */
 const probeTimeoutMs = 1_000;
 
@@ -25,7 +29,7 @@ export async function redisUnavailableReason(address: RedisAddress): Promise<str
  * afterwards), a Worker with a no-op processor in this process, jobs kept after completion (BullMQ's
  * default, as mediaflow keeps its event log).
  */
-export function createBullmqTarget(address: RedisAddress): BenchTarget {
+export function createBullmqTarget(address: RedisAddress, name = bullmqTargetName): BenchTarget {
   const connection: ConnectionOptions = {
     host: address.host,
     port: address.port,
@@ -37,7 +41,7 @@ export function createBullmqTarget(address: RedisAddress): BenchTarget {
   const nextQueueName = () => `noop-${process.pid}-${Date.now().toString(36)}-${++queues}`;
 
   return {
-    name: "BullMQ",
+    name,
     async describe() {
       const bullmq = createRequire(import.meta.url)("bullmq/package.json") as { version: string };
       const [info, appendonly, appendfsync, save] = await redisCommands(
@@ -57,15 +61,15 @@ export function createBullmqTarget(address: RedisAddress): BenchTarget {
           ? `AOF on, appendfsync ${configValue(appendfsync) ?? "?"}`
           : `AOF ${aof === "no" ? "off" : "unknown"}, RDB save "${configValue(save) ?? "?"}": a job is acknowledged once it is in memory`;
       return [
-        `BullMQ:    ${bullmq.version} on Redis ${version ?? "?"} at ${address.host}:${address.port}, ${durability}`,
+        `${`${name}:`.padEnd(10)} ${bullmq.version} on Redis ${version ?? "?"} at ${address.host}:${address.port}, ${durability}`,
         `           worker in the producer's process; queue keys under "${prefix}:", removed after each run`,
       ];
     },
 
     async openThroughput(concurrency): Promise<ThroughputSession> {
-      const name = nextQueueName();
-      const queue = new Queue(name, { connection, prefix });
-      const worker = new Worker(name, async () => undefined, {
+      const queueName = nextQueueName();
+      const queue = new Queue(queueName, { connection, prefix });
+      const worker = new Worker(queueName, async () => undefined, {
         connection,
         prefix,
         concurrency,
@@ -94,10 +98,10 @@ export function createBullmqTarget(address: RedisAddress): BenchTarget {
     },
 
     async openLatency(): Promise<LatencySession> {
-      const name = nextQueueName();
-      const queue = new Queue(name, { connection, prefix });
-      const events = new QueueEvents(name, { connection, prefix });
-      const worker = new Worker(name, async () => undefined, { connection, prefix, concurrency: 1 });
+      const queueName = nextQueueName();
+      const queue = new Queue(queueName, { connection, prefix });
+      const events = new QueueEvents(queueName, { connection, prefix });
+      const worker = new Worker(queueName, async () => undefined, { connection, prefix, concurrency: 1 });
       const watch = new CompletionWatch(worker, queue, events);
       const close = () =>
         closeInOrder([

@@ -1,3 +1,4 @@
+import { bullmqTargetName, durableBullmqTargetName } from "./bullmq-target.js";
 import { graphileTargetName } from "./graphile-target.js";
 import {
   type BenchTarget,
@@ -32,16 +33,19 @@ export interface EngineFigures {
   contenders: readonly Contender[];
 }
 
-/** Each mediaflow backend is compared with the reference that keeps its data the same way. */
-const references = [
-  { system: "mediaflow", reference: "BullMQ" },
-  { system: postgresTargetName, reference: graphileTargetName },
+/**
+ * Each mediaflow backend beside its references: SQLite beside BullMQ on the configured Redis and on one
+ * that flushes before it answers, as mediaflow does; PostgreSQL beside graphile-worker on the same server.
+ */
+const comparisons = [
+  { system: "mediaflow", references: [bullmqTargetName, durableBullmqTargetName] },
+  { system: postgresTargetName, references: [graphileTargetName] },
 ] as const;
 
 /** The aims each backend was built to meet, printed beside the figures that show them. */
 const targetConcurrency = 10;
 const targets = [
-  { system: "mediaflow", reference: "BullMQ", p50Ms: 5, note: "" },
+  { system: "mediaflow", reference: bullmqTargetName, p50Ms: 5, note: "" },
   { system: postgresTargetName, reference: graphileTargetName, p50Ms: 10, note: " with LISTEN/NOTIFY" },
 ] as const;
 
@@ -65,8 +69,10 @@ export function printEngineReport(print: (line: string) => void, figures: Engine
   print("mediaflow PG: producer and worker on separate pools, the worker woken by LISTEN/NOTIFY.");
   print(latencyTable(figures.latency));
   print("");
-  print("Ratio: mediaflow (SQLite) / BullMQ and mediaflow PG / graphile-worker. Above 1 means mediaflow");
-  print("has more jobs/s, or more milliseconds of latency.");
+  print("Ratio, on each reference's row: the mediaflow system above it / that reference (mediaflow on");
+  print("SQLite / BullMQ and BullMQ fsync, mediaflow PG / graphile-worker). Above 1 means mediaflow has");
+  print("more jobs/s, or more milliseconds of latency. BullMQ fsync: BullMQ on a Redis started for this run");
+  print("with appendfsync always, which answers once a write is flushed, as mediaflow does.");
   print("");
   print(
     `mediaflow PG with worker processes (\`mediaflow worker --concurrency ${figures.concurrencyPerProcess}\` each),`,
@@ -105,6 +111,14 @@ function targetLines(figures: EngineFigures): string[] {
       `  ${system} latency p50 < ${p50Ms} ms${note}: ${latencyLine}`,
     );
   }
+  const ours = rate("mediaflow");
+  const durable = rate(durableBullmqTargetName);
+  if (ours !== undefined && durable !== undefined) {
+    lines.push(
+      `Beside the same durability (not a target): mediaflow at concurrency ${targetConcurrency} ${Math.round(ours)} vs ` +
+        `${durableBullmqTargetName} ${Math.round(durable)} jobs/s, ratio ${(ours / durable).toFixed(2)}`,
+    );
+  }
   return lines;
 }
 
@@ -127,8 +141,8 @@ function fastest(
 function roundLines(results: readonly ThroughputResult[], levels: readonly number[]): string[] {
   const lines = ["processing, every round, jobs/s:"];
   for (const concurrency of levels) {
-    for (const { system, reference } of references) {
-      for (const name of [system, reference]) {
+    for (const { system, references } of comparisons) {
+      for (const name of [system, ...references]) {
         const rates = results
           .filter((result) => result.system === name && result.concurrency === concurrency)
           .map((result) => Math.round(result.jobs / result.processSeconds));
@@ -157,13 +171,12 @@ function throughputTable(
   const rows: string[][] = [];
   for (const concurrency of levels) {
     const at = (system: string) => fastest(results, system, concurrency, seconds);
-    for (const { system, reference } of references) {
+    for (const { system, references } of comparisons) {
       const ours = at(system);
-      const theirs = at(reference);
-      for (const result of [ours, theirs]) {
+      for (const result of [ours, ...references.map(at)]) {
         if (result === undefined) continue;
         const ratio =
-          result !== ours ? "" : theirs === undefined ? "n/a" : (rate(result) / rate(theirs)).toFixed(2);
+          result === ours ? "" : ours === undefined ? "n/a" : (rate(ours) / rate(result)).toFixed(2);
         rows.push([
           result.system,
           String(result.concurrency),
@@ -187,11 +200,11 @@ function latencyTable(results: readonly LatencyResult[]): string {
     ...quantiles.map((q): Column => ({ title: `p${q} ms`, align: "right" })),
   ];
   const rows: string[][] = [];
-  for (const { system, reference } of references) {
-    const ours = results.find((result) => result.system === system);
-    const theirs = results.find((result) => result.system === reference);
-    if (ours === undefined && theirs === undefined) continue;
-    for (const result of [ours, theirs]) {
+  const find = (system: string) => results.find((result) => result.system === system);
+  for (const { system, references } of comparisons) {
+    const ours = find(system);
+    const theirs = references.map(find);
+    for (const result of [ours, ...theirs]) {
       if (result === undefined) continue;
       rows.push([
         result.system,
@@ -199,15 +212,19 @@ function latencyTable(results: readonly LatencyResult[]): string {
         ...quantiles.map((q) => percentile(result.samplesMs, q).toFixed(2)),
       ]);
     }
-    rows.push([
-      `ratio ${system} / ${reference}`,
-      "",
-      ...quantiles.map((q) =>
-        ours === undefined || theirs === undefined
-          ? "n/a"
-          : (percentile(ours.samplesMs, q) / percentile(theirs.samplesMs, q)).toFixed(2),
-      ),
-    ]);
+    references.forEach((reference, index) => {
+      const their = theirs[index];
+      if (ours === undefined && their === undefined) return;
+      rows.push([
+        `ratio ${system} / ${reference}`,
+        "",
+        ...quantiles.map((q) =>
+          ours === undefined || their === undefined
+            ? "n/a"
+            : (percentile(ours.samplesMs, q) / percentile(their.samplesMs, q)).toFixed(2),
+        ),
+      ]);
+    });
   }
   return renderTable(columns, rows);
 }

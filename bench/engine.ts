@@ -1,8 +1,9 @@
 /**
  * `npm run bench:engine`: jobs of one `util.noop` step through mediaflow on SQLite (embedded) and on
- * PostgreSQL, side by side with BullMQ on a local Redis and graphile-worker on the same PostgreSQL,
- * measured in the same run by the same harness; then mediaflow on PostgreSQL with 1, 2 and 4 worker
- * processes. See docs/benchmarks.md for what each figure means.
+ * PostgreSQL, side by side with BullMQ on a local Redis, BullMQ on a Redis started for the run that
+ * flushes its append-only file at every write (`BullMQ fsync`, when `redis-server` is on the PATH) and
+ * graphile-worker on the same PostgreSQL, measured in the same run by the same harness; then mediaflow on
+ * PostgreSQL with 1, 2 and 4 worker processes. See docs/benchmarks.md for what each figure means.
  *
  * `--quick`: 1,000 jobs per measurement and 100 for latency: about 20 seconds on 2 cores.
  * `--rounds R` (default 1): each throughput measurement R times, the systems taking turns, and the
@@ -17,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { createBullmqTarget, redisUnavailableReason } from "./bullmq-target.js";
+import { createBullmqTarget, durableBullmqTargetName, redisUnavailableReason } from "./bullmq-target.js";
+import { type DurableRedis, startDurableRedis } from "./durable-redis.js";
 import { type Contender, printEngineReport } from "./engine-report.js";
 import { createGraphileTarget } from "./graphile-target.js";
 import {
@@ -70,7 +72,9 @@ async function main(): Promise<void> {
 
   const workDir = mkdtempSync(join(tmpdir(), "mediaflow-bench-"));
   const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
+  let fsyncRedis: DurableRedis | undefined;
   const interrupted = (signal: NodeJS.Signals) => {
+    void fsyncRedis?.stop();
     removeWorkDir();
     process.stderr.write(
       `\ninterrupted (${signal}); BullMQ keys under mediaflow-bench: and PostgreSQL schemas named *_bench_${process.pid}_* may remain\n`,
@@ -91,6 +95,15 @@ async function main(): Promise<void> {
       target: createBullmqTarget(redis),
       skipped: unreachable("Redis", redisUrl, redisDown),
     };
+    const fsyncServer = await startDurableRedis(workDir);
+    if ("address" in fsyncServer) fsyncRedis = fsyncServer;
+    const bullmqFsync: Contender = {
+      target: createBullmqTarget(
+        "address" in fsyncServer ? fsyncServer.address : redis,
+        durableBullmqTargetName,
+      ),
+      skipped: "skipped" in fsyncServer ? fsyncServer.skipped : undefined,
+    };
     const postgres: Contender = {
       target: createPostgresTarget(postgresUrl, workDir),
       skipped: unreachable("PostgreSQL", postgresUrl, postgresDown),
@@ -99,7 +112,7 @@ async function main(): Promise<void> {
       target: createGraphileTarget(postgresUrl),
       skipped: unreachable("PostgreSQL", postgresUrl, postgresDown),
     };
-    const contenders = [sqlite, bullmq, postgres, graphile];
+    const contenders = [sqlite, bullmq, bullmqFsync, postgres, graphile];
 
     print("mediaflow engine benchmark: jobs of one util.noop step, producer and worker in one process");
     print("");
@@ -186,6 +199,7 @@ async function main(): Promise<void> {
   } finally {
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);
+    await fsyncRedis?.stop();
     removeWorkDir();
   }
 }

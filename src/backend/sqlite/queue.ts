@@ -1,6 +1,6 @@
 import type { ClaimRequest, NewTask, TaskRecord, TaskUpdate } from "../backend.js";
 import type { SqliteDatabase } from "./connection.js";
-import { type TaskRow, taskFromRow } from "./rows.js";
+import { type TaskValues, taskColumns, taskFromValues } from "./rows.js";
 
 /** The work queue's statements. */
 export function queueStatements(db: SqliteDatabase) {
@@ -11,28 +11,36 @@ export function queueStatements(db: SqliteDatabase) {
   // the same rows between the SELECT and the UPDATE. `@limit + 0`, not `@limit`: SQLite plans with the
   // value bound to a bare LIMIT parameter, so it compiled the statement again at every claim (a third of
   // the claim's time, measured).
-  const claimAny = db.prepare(`UPDATE tasks
+  const claimAny = db
+    .prepare(`UPDATE tasks
     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
         lease_owner = @workerId, lease_expires_at = @expiresAt
     WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= @now
                  ORDER BY priority DESC, run_at, id LIMIT @limit + 0)
-    RETURNING *`);
-  const claimTypes = db.prepare(`UPDATE tasks
+    RETURNING ${taskColumns}`)
+    .raw(true);
+  const claimTypes = db
+    .prepare(`UPDATE tasks
     SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
         lease_owner = @workerId, lease_expires_at = @expiresAt
     WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_at <= @now
                    AND step_type IN (SELECT value FROM json_each(@types))
                  ORDER BY priority DESC, run_at, id LIMIT @limit + 0)
-    RETURNING *`);
-  const byId = db.prepare("SELECT * FROM tasks WHERE id = ?");
+    RETURNING ${taskColumns}`)
+    .raw(true);
+  const byId = db.prepare(`SELECT ${taskColumns} FROM tasks WHERE id = ?`).raw(true);
   const requeue = db.prepare(`UPDATE tasks SET state = 'queued', run_at = @runAt, attempt = @attempt,
     deadline = @deadline, lease_owner = NULL, lease_expires_at = NULL WHERE id = @id`);
   const extend = db.prepare("UPDATE tasks SET lease_expires_at = @leaseExpiresAt WHERE id = @id");
   const remove = db.prepare("DELETE FROM tasks WHERE id = ?");
-  const removeForJob = db.prepare("DELETE FROM tasks WHERE job_id = ? RETURNING *");
-  const removeForStep = db.prepare("DELETE FROM tasks WHERE job_id = ? AND step = ? RETURNING *");
-  const expired = db.prepare(`SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ?
-    ORDER BY lease_expires_at LIMIT ?`);
+  const removeForJob = db.prepare(`DELETE FROM tasks WHERE job_id = ? RETURNING ${taskColumns}`).raw(true);
+  const removeForStep = db
+    .prepare(`DELETE FROM tasks WHERE job_id = ? AND step = ? RETURNING ${taskColumns}`)
+    .raw(true);
+  const expired = db
+    .prepare(`SELECT ${taskColumns} FROM tasks WHERE state = 'running' AND lease_expires_at < ?
+      ORDER BY lease_expires_at LIMIT ?`)
+    .raw(true);
 
   return {
     enqueue(tasks: readonly NewTask[], now: number): void {
@@ -55,15 +63,15 @@ export function queueStatements(db: SqliteDatabase) {
         request.stepTypes === undefined
           ? claimAny.all(params)
           : claimTypes.all({ ...params, types: JSON.stringify(request.stepTypes) })
-      ) as TaskRow[];
+      ) as TaskValues[];
       // RETURNING gives no order; restore the claim order.
       return rows
-        .map(taskFromRow)
+        .map(taskFromValues)
         .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id);
     },
     get(taskId: number): TaskRecord | undefined {
-      const row = byId.get(taskId) as TaskRow | undefined;
-      return row === undefined ? undefined : taskFromRow(row);
+      const row = byId.get(taskId) as TaskValues | undefined;
+      return row === undefined ? undefined : taskFromValues(row);
     },
     update(taskId: number, update: TaskUpdate): void {
       if (update.state === "queued") requeue.run({ id: taskId, ...update });
@@ -73,13 +81,13 @@ export function queueStatements(db: SqliteDatabase) {
       remove.run(taskId);
     },
     deleteForJob(jobId: string): TaskRecord[] {
-      return (removeForJob.all(jobId) as TaskRow[]).map(taskFromRow);
+      return (removeForJob.all(jobId) as TaskValues[]).map(taskFromValues);
     },
     deleteForStep(jobId: string, step: string): TaskRecord[] {
-      return (removeForStep.all(jobId, step) as TaskRow[]).map(taskFromRow);
+      return (removeForStep.all(jobId, step) as TaskValues[]).map(taskFromValues);
     },
     expired(now: number, limit: number): TaskRecord[] {
-      return (expired.all(now, limit) as TaskRow[]).map(taskFromRow);
+      return (expired.all(now, limit) as TaskValues[]).map(taskFromValues);
     },
   };
 }

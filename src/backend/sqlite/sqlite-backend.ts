@@ -26,7 +26,7 @@ import { jobStatements } from "./jobs.js";
 import { ProjectionCache } from "./projection-cache.js";
 import { queueStatements } from "./queue.js";
 import { sqliteRetentionStore } from "./retention.js";
-import { type TaskRow, taskFromRow } from "./rows.js";
+import { type TaskValues, taskColumns, taskFromValues } from "./rows.js";
 import { sqliteUploadStore } from "./uploads.js";
 import { alreadyDurable, type Durability, walSync } from "./wal-sync.js";
 import { sqliteWebhookOutbox, webhookStatements } from "./webhooks.js";
@@ -163,7 +163,7 @@ function readOps(db: SqliteDatabase): BackendReads {
   const jobs = jobStatements(db);
   const events = eventStatements(db);
   const countByStatus = db.prepare("SELECT status, count(*) AS count FROM jobs GROUP BY status");
-  const tasksOf = db.prepare("SELECT * FROM tasks WHERE job_id = ? ORDER BY id");
+  const tasksOf = db.prepare(`SELECT ${taskColumns} FROM tasks WHERE job_id = ? ORDER BY id`).raw(true);
   const tokens = db.prepare(`SELECT id, lease_token AS token FROM tasks
     WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'`);
   const depth = db.prepare(`SELECT step_type AS stepType,
@@ -181,7 +181,8 @@ function readOps(db: SqliteDatabase): BackendReads {
       for (const row of rows) held.set(row.id, row.token);
       return held;
     },
-    listTasks: async (jobId): Promise<TaskRecord[]> => (tasksOf.all(jobId) as TaskRow[]).map(taskFromRow),
+    listTasks: async (jobId): Promise<TaskRecord[]> =>
+      (tasksOf.all(jobId) as TaskValues[]).map(taskFromValues),
     queueDepth: async (now) => depth.all(now) as QueueDepth[],
     async jobCounts() {
       const counts: Record<JobStatus, number> = {

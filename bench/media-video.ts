@@ -91,7 +91,7 @@ export async function benchVideoLadder(options: {
 /**
  * The reference: what a person who knows ffmpeg would type for a one-decode ladder. Each rung is scaled
  * from the one above it (the rungs are listed largest first), which reads fewer pixels than scaling every
- * rung from the source.
+ * rung from the source, and the audio is encoded once and written into every file by the tee muxer.
  */
 function singleCommand(source: string, options: { dir: string; preset: string }): string[] {
   const chains = RUNGS.map((rung, i) => {
@@ -100,10 +100,14 @@ function singleCommand(source: string, options: { dir: string; preset: string })
     return `${input}scale=-2:${rung.height},format=yuv420p${split}`;
   });
   const args = ["-i", source, "-filter_complex", chains.join(";")];
-  RUNGS.forEach((rung, i) => {
-    args.push("-map", `[v${i}]`, "-map", "0:a", ...encodeArgs(rung, options.preset));
-    args.push(join(options.dir, `single-${rung.height}.mp4`));
-  });
+  args.push(...RUNGS.flatMap((_, i) => ["-map", `[v${i}]`]), "-map", "0:a");
+  args.push(...RUNGS.flatMap((rung, i) => videoArgs(rung, options.preset, `v:${i}`)));
+  args.push(...AUDIO_ARGS, "-flags:v", "+global_header", "-flags:a", "+global_header", "-f", "tee");
+  const files = RUNGS.map(
+    (rung, i) =>
+      `[f=mp4:movflags=+faststart:select=\\'v:${i},a\\']${join(options.dir, `single-${rung.height}.mp4`)}`,
+  );
+  args.push(files.join("|"));
   return args;
 }
 
@@ -127,28 +131,28 @@ function oneRung(
 }
 
 function encodeArgs(rung: (typeof RUNGS)[number], preset: string): string[] {
+  return [...videoArgs(rung, preset, "v"), ...AUDIO_ARGS, "-movflags", "+faststart"];
+}
+
+function videoArgs(rung: (typeof RUNGS)[number], preset: string, stream: string): string[] {
   const maxrate = Math.round(rung.bitrate * 1.5);
   return [
-    "-c:v",
+    `-c:${stream}`,
     "libx264",
-    "-preset",
+    `-preset:${stream}`,
     preset,
-    "-b:v",
+    `-b:${stream}`,
     String(rung.bitrate),
-    "-maxrate",
+    `-maxrate:${stream}`,
     String(maxrate),
-    "-bufsize",
+    `-bufsize:${stream}`,
     String(maxrate * 2),
-    "-force_key_frames",
+    `-force_key_frames:${stream}`,
     "expr:gte(t,n_forced*2)",
-    "-c:a",
-    "aac",
-    "-b:a",
-    "128000",
-    "-movflags",
-    "+faststart",
   ];
 }
+
+const AUDIO_ARGS = ["-c:a", "aac", "-b:a", "128000"];
 
 async function timeMediaflow(dir: string, source: string, preset: string): Promise<number> {
   const catalog = builtinCatalog();

@@ -404,6 +404,17 @@ export function containerArgs(container: Container | "mp3" | "ogg"): string[] {
   }
 }
 
+/**
+ * The same muxer choice as `containerArgs`, as the options of one output of ffmpeg's tee muxer
+ * (`f=mp4:movflags=+faststart`). Their values are fixed words, nothing that tee's syntax would read.
+ */
+export function teeContainerOptions(container: Container): string {
+  const args = containerArgs(container);
+  const options: string[] = [];
+  for (let i = 0; i + 1 < args.length; i += 2) options.push(`${args[i]?.slice(1)}=${args[i + 1]}`);
+  return options.join(":");
+}
+
 /** Environment for ffmpeg: SVT-AV1 logs its banner straight to stderr unless told to keep to errors. */
 export function encoderEnv(encoder: string): Record<string, string> {
   return encoder === "libsvtav1" ? { SVT_LOG: "1" } : {};

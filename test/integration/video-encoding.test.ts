@@ -11,6 +11,7 @@ import type { EngineFixture } from "../support/engine-fixture.js";
 import {
   durationOf,
   ffprobe,
+  type JobRun,
   makeImage,
   makeVideo,
   mediaPipeline,
@@ -243,6 +244,24 @@ steps:
     assert.deepEqual(heights, [360, 180]);
     assert.deepEqual(keyframes[0], keyframes[1]);
     assert.deepEqual(keyframes[0]?.map(Math.round), [0, 2]);
+    await assertLadderFiles(job, ["360p.mp4", "180p.mp4"]);
+  });
+
+  it("video.ladder writes its rungs where the data folder's name holds characters ffmpeg's tee muxer reads", async () => {
+    const oddFixture = await openMediaFixture("mediaflow-tee |[x]'s \\ dir-");
+    try {
+      const job = await runMediaJob(
+        oddFixture,
+        mediaPipeline(
+          "name: l\nsteps:\n  ladder: { use: video.ladder, with: { preset: ultrafast, renditions: [{ height: 180, crf: 35 }, { height: 90, crf: 35 }] } }",
+        ),
+        landscape,
+      );
+      assert.equal(job.state.job.status, "succeeded", JSON.stringify(job.state.steps.ladder?.error));
+      await assertLadderFiles(job, ["180p.mp4", "90p.mp4"]);
+    } finally {
+      await oddFixture.close();
+    }
   });
 
   it("video.ladder in map mode runs one task per rung, and the step's outputs keep rung order", async () => {
@@ -393,6 +412,26 @@ steps:
     assert.match(onSilent.state.steps.a?.error?.message ?? "", /has no audio track/);
   });
 });
+
+/**
+ * Each rung is a faststart MP4 that its meta describes, and all carry the same audio: the renditions of
+ * one ladder share one encode of it.
+ */
+async function assertLadderFiles(job: JobRun, names: string[]): Promise<void> {
+  const audio = new Set<string>();
+  for (const name of names) {
+    const path = job.output("ladder", name);
+    assertDescribes(
+      job.outputs("ladder").find((o) => o.name === name),
+      await ffprobe(path),
+    );
+    const boxes = await topLevelBoxes(path);
+    assert.ok(boxes.indexOf("moov") < boxes.indexOf("mdat"), `${name} boxes: ${boxes.join(" ")}`);
+    const { stdout } = await run("ffmpeg", ["-v", "error", "-i", path, "-map", "0:a", "-f", "md5", "-"]);
+    audio.add(stdout.trim());
+  }
+  assert.equal(audio.size, 1, `audio differs between rungs: ${[...audio].join(", ")}`);
+}
 
 /** ffmpeg processes whose arguments mention `dir` (their work directory is inside it). */
 async function ffmpegProcessesUnder(dir: string): Promise<string[]> {

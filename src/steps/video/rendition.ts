@@ -5,13 +5,12 @@ import {
   audioCodecArgs,
   audioEncoderFor,
   type Container,
-  containerArgs,
   type Dimensions,
   fpsCap,
   outputDimensions,
   type Preset,
   type VideoCodec,
-  videoCodecArgs,
+  type VideoEncodeOptions,
   videoEncoderFor,
   videoFilters,
 } from "../../media/encode-args.js";
@@ -49,8 +48,10 @@ export interface RenditionPlan {
   fps: number | undefined;
   /** Comma-joined filters for this output's video, after any transform the step applies first. */
   filterChain: string;
-  /** Codec, audio and container options: everything between the -map options and the file name. */
-  outputArgs: string[];
+  /** The video encoder and its settings, for `videoCodecArgs` with the stream this rendition becomes. */
+  video: VideoEncodeOptions;
+  /** `-c:a` and its options for the output's one audio stream, or `-an`. */
+  audioArgs: string[];
   hasAudio: boolean;
   /** The codecs the output holds, as ffprobe names them; audio undefined without audio. */
   codecs: { video: string; audio: string | undefined };
@@ -83,40 +84,33 @@ export function planRendition(
   const size = outputDimensions(picture, target, settings.upscale);
   const fps = fpsCap(video.frameRate, target.maxFps);
   const encoder = videoEncoderFor(tools, settings.codec);
-  const outputArgs = [
-    ...videoCodecArgs({
-      codec: settings.codec,
-      encoder,
-      preset: settings.preset,
-      fps: fps ?? video.frameRate,
-      keyframeInterval: settings.keyframeInterval,
-      crf: target.crf,
-      bitrate: target.bitrate,
-      maxrate: target.maxrate,
-      bufsize: target.bufsize,
-    }),
-  ];
-  if (hasAudio) {
-    outputArgs.push(
-      ...audioCodecArgs({
+  const videoOptions: VideoEncodeOptions = {
+    codec: settings.codec,
+    encoder,
+    preset: settings.preset,
+    fps: fps ?? video.frameRate,
+    keyframeInterval: settings.keyframeInterval,
+    crf: target.crf,
+    bitrate: target.bitrate,
+    maxrate: target.maxrate,
+    bufsize: target.bufsize,
+  };
+  const audioArgs = hasAudio
+    ? audioCodecArgs({
         codec: audioCodec,
         encoder: audioEncoderFor(tools, audioCodec),
         bitrate: settings.audioBitrate,
         channels: settings.audioChannels,
-      }),
-    );
-  } else {
-    outputArgs.push("-an");
-  }
-  // Camera make, GPS position and the like stay private; chapters rarely survive a re-encode intact.
-  outputArgs.push("-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn", ...containerArgs(container));
+      })
+    : ["-an"];
   return {
     size,
     container,
     extension: container,
     fps,
     filterChain: videoFilters(size, fps).join(","),
-    outputArgs,
+    video: videoOptions,
+    audioArgs,
     hasAudio,
     codecs: {
       video: settings.codec === "h265" ? "hevc" : settings.codec,

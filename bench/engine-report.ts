@@ -9,6 +9,7 @@ import {
   type ThroughputResult,
 } from "./harness.js";
 import { postgresTargetName } from "./postgres-target.js";
+import { type StatementShare, statementShareLines } from "./sqlite-statement-time.js";
 import type { WorkerProcessesResult } from "./worker-processes.js";
 
 export interface Contender {
@@ -31,6 +32,8 @@ export interface EngineFigures {
   concurrencyPerProcess: number;
   processesSkipped: string | undefined;
   contenders: readonly Contender[];
+  /** The extra run with SQLite's statements timed; undefined when mediaflow's figures are missing. */
+  statementShare: StatementShare | undefined;
 }
 
 /**
@@ -80,6 +83,16 @@ export function printEngineReport(print: (line: string) => void, figures: Engine
   print(`${jobs} jobs created by this process while the workers run: first submit until all succeeded.`);
   if (figures.processes.length > 0) print(processesTable(figures.processes));
   if (figures.processesSkipped !== undefined) print(`SKIPPED worker processes: ${figures.processesSkipped}`);
+  if (figures.statementShare !== undefined) {
+    const share = figures.statementShare;
+    const reference = fastest(throughput, bullmqTargetName, share.concurrency, (r) => r.processSeconds);
+    print("");
+    const lines = statementShareLines(
+      share,
+      reference && { name: bullmqTargetName, jobsPerSecond: reference.jobs / reference.processSeconds },
+    );
+    for (const line of lines) print(line);
+  }
   print("");
   for (const line of targetLines(figures)) print(line);
   for (const contender of figures.contenders) {

@@ -36,6 +36,7 @@ import { createMediaflowTarget } from "./mediaflow-target.js";
 import { benchPostgresUrl, postgresUnavailableReason } from "./postgres-schemas.js";
 import { createPostgresTarget } from "./postgres-target.js";
 import { parseRedisUrl } from "./redis-probe.js";
+import { measureStatementShare, type StatementShare } from "./sqlite-statement-time.js";
 import { measureWorkerProcesses, type WorkerProcessesResult } from "./worker-processes.js";
 
 const concurrencies = [1, 10, 50] as const;
@@ -52,6 +53,9 @@ const warmupConcurrency = 10;
 
 /** Round trips made before latency is recorded: they pay for first connections and statement caches. */
 const latencyWarmup = 10;
+
+/** The extra run with SQLite's statements timed: at the concurrency of the throughput target. */
+const statementTimingConcurrency = 10;
 
 /** Worker processes of `mediaflow worker`; each runs 10 tasks at a time, the middle concurrency above. */
 const workerProcessCounts = [1, 2, 4] as const;
@@ -161,6 +165,18 @@ async function main(): Promise<void> {
       });
     }
 
+    let statementShare: StatementShare | undefined;
+    await attempt(sqlite, async () => {
+      progress(
+        `mediaflow: ${jobs} jobs, concurrency ${statementTimingConcurrency}, every SQLite statement timed`,
+      );
+      statementShare = await measureStatementShare(sqlite.target, {
+        jobs,
+        concurrency: statementTimingConcurrency,
+        batchSize,
+      });
+    });
+
     const processes: WorkerProcessesResult[] = [];
     let processesSkipped = postgres.skipped;
     for (const count of workerProcessCounts) {
@@ -193,6 +209,7 @@ async function main(): Promise<void> {
       concurrencyPerProcess,
       processesSkipped,
       contenders,
+      statementShare,
     });
     print(`\ntotal time: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     if (sqlite.skipped !== undefined) process.exitCode = 1;

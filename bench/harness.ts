@@ -74,7 +74,8 @@ export async function measureThroughput(
   }
 }
 
-async function enqueueAll(session: ThroughputSession, jobs: number, batchSize: number): Promise<void> {
+/** Submits `jobs` jobs in batches of `batchSize`, each batch acknowledged before the next. */
+export async function enqueueAll(session: ThroughputSession, jobs: number, batchSize: number): Promise<void> {
   for (let submitted = 0; submitted < jobs; submitted += batchSize) {
     await session.enqueueBatch(Math.min(batchSize, jobs - submitted));
   }
@@ -109,7 +110,7 @@ export async function measureLatency(
  * A stuck measurement fails instead of hanging the run: a minute, or 10 ms a job for large runs — either
  * is many times what a healthy run takes.
  */
-function deadlineMs(jobs: number): number {
+export function deadlineMs(jobs: number): number {
   return Math.max(60_000, jobs * 10);
 }
 

@@ -1,6 +1,13 @@
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import { type BenchTarget, type Column, renderTable, withDeadline } from "./harness.js";
+import {
+  type BenchTarget,
+  type Column,
+  deadlineMs,
+  enqueueAll,
+  renderTable,
+  withDeadline,
+} from "./harness.js";
 
 export interface StatementTime {
   /** The statement's SQL, whitespace collapsed. */
@@ -34,13 +41,11 @@ export async function measureStatementShare(
   const { jobs, concurrency, batchSize } = options;
   const session = await target.openThroughput(concurrency);
   try {
-    for (let submitted = 0; submitted < jobs; submitted += batchSize) {
-      await session.enqueueBatch(Math.min(batchSize, jobs - submitted));
-    }
+    await enqueueAll(session, jobs, batchSize);
     const timing = startStatementTiming();
     const start = performance.now();
     try {
-      await withDeadline(session.runUntilCompleted(jobs), 60_000 + jobs * 10, "timed statements");
+      await withDeadline(session.runUntilCompleted(jobs), deadlineMs(jobs), "timed statements");
     } finally {
       timing.stop();
     }

@@ -1,8 +1,10 @@
+import { closeSync, fsync, mkdirSync, openSync, renameSync } from "node:fs";
 import { mkdir, mkdtemp, open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { pino } from "pino";
 import sharp from "sharp";
 import { openSqliteBackend } from "../src/backend/sqlite/sqlite-backend.js";
@@ -21,16 +23,22 @@ export interface ImageBenchResult {
   mediaflowMs: number[];
   /** Each round's time for the same thumbnails from a plain sharp loop at the same concurrency. */
   sharpMs: number[];
+  /**
+   * The same sharp loop, each thumbnail then stored as any store must before it reports it stored:
+   * what mediaflow's durability alone costs, with no engine, database or event log around it.
+   */
+  durableSharpMs: number[];
 }
 
 /**
- * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made with the same concurrency through mediaflow
- * and with sharp alone, `rounds` times, the two sides taking turns. The difference is what the engine,
- * the database and the blob store cost. Two lanes per core: both sides read and write files between their
+ * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made with the same concurrency through mediaflow,
+ * with sharp alone, and with sharp storing each thumbnail durably, `rounds` times, the three taking
+ * turns. The difference between mediaflow and sharp alone is what the engine, the database and the blob
+ * store cost; the durable loop splits off the part of it that any store pays. Two lanes per core: both sides read and write files between their
  * CPU work, and with one lane per core the cores idle meanwhile (measured: sharp alone 1.5-2.0 s with one
  * lane per core, 1.3 s with two).
  *
- * Both sides first make `warmUp` (default 3,000) thumbnails of small photos, unreported, as a service
+ * All three first make `warmUp` (default 3,000) thumbnails of small photos, unreported, as a service
  * that has been running does: V8 compiles a function with its optimising compiler only once it has run
  * often enough, and the engine's functions run once or a few times per job, so in a new process it goes on
  * compiling them for thousands of jobs (measured with --trace-opt over 300 jobs: 34 compilations after
@@ -52,13 +60,17 @@ export async function benchImages(options: {
     const warmInputs = Array.from({ length: warmUp }, (_, i) => small[i % small.length] as string);
     await timeMediaflow(await mkdtemp(join(options.dir, "mediaflow-")), warmInputs, concurrency);
     await timeSharp(await mkdtemp(join(options.dir, "sharp-")), warmInputs, concurrency);
+    await timeSharp(await mkdtemp(join(options.dir, "durable-")), warmInputs, concurrency, storeDurably);
   }
-  const result: ImageBenchResult = { mediaflowMs: [], sharpMs: [] };
+  const result: ImageBenchResult = { mediaflowMs: [], sharpMs: [], durableSharpMs: [] };
   for (let round = 0; round < options.rounds; round++) {
     result.mediaflowMs.push(
       await timeMediaflow(await mkdtemp(join(options.dir, "mediaflow-")), inputs, concurrency),
     );
     result.sharpMs.push(await timeSharp(await mkdtemp(join(options.dir, "sharp-")), inputs, concurrency));
+    result.durableSharpMs.push(
+      await timeSharp(await mkdtemp(join(options.dir, "durable-")), inputs, concurrency, storeDurably),
+    );
   }
   return result;
 }
@@ -144,14 +156,25 @@ async function timeMediaflow(dir: string, inputs: string[], concurrency: number)
   }
 }
 
-/** The thumbnail pipeline's resize, done directly: same options, same encoder settings. */
-async function timeSharp(dir: string, inputs: string[], concurrency: number): Promise<number> {
-  const thumbnail = (path: string, name: string) =>
-    sharp(path, { limitInputPixels: 100_000_000, failOn: "error", sequentialRead: true })
+/**
+ * The thumbnail pipeline's resize, done directly: same options, same encoder settings. With `store`,
+ * each thumbnail is written to a temp name and `store` gives it its final one.
+ */
+async function timeSharp(
+  dir: string,
+  inputs: string[],
+  concurrency: number,
+  store?: (dir: string, written: string, name: string) => Promise<void>,
+): Promise<number> {
+  const thumbnail = async (path: string, name: string) => {
+    const output = join(dir, store === undefined ? name : `.${name}.tmp`);
+    await sharp(path, { limitInputPixels: 100_000_000, failOn: "error", sequentialRead: true })
       .autoOrient()
       .resize({ width: 100, height: 100, fit: "cover", withoutEnlargement: true })
       .jpeg({ quality: 80, mozjpeg: true })
-      .toFile(join(dir, name));
+      .toFile(output);
+    await store?.(dir, output, name);
+  };
   // The same warm-up as mediaflow's, so that neither side is timed while its code is still cold.
   await inPool(inputs.slice(0, warmUpImages(concurrency)), concurrency, (path, i) =>
     thumbnail(path, `warm-up-${i}.jpg`),
@@ -159,6 +182,35 @@ async function timeSharp(dir: string, inputs: string[], concurrency: number): Pr
   const start = performance.now();
   await inPool(inputs, concurrency, (path, i) => thumbnail(path, `thumb-${i}.jpg`));
   return performance.now() - start;
+}
+
+const fsyncDescriptor = promisify(fsync);
+
+/**
+ * What a store must do before it may report a file stored (mediaflow's local store does the same): the
+ * bytes flushed, the file renamed into folders of its own (one per job and one per attempt, as
+ * mediaflow's keys have), and every folder that gained an entry flushed, so that neither the bytes nor
+ * the name can be lost in a power cut. The cheap calls are made directly and the flushes through libuv's
+ * pool, as the store makes them.
+ */
+async function storeDurably(dir: string, written: string, name: string): Promise<void> {
+  await fsyncPath(written);
+  const jobs = join(dir, "jobs");
+  const attempt = join(jobs, name.replace(/\.jpg$/, ""), "thumb.t1");
+  mkdirSync(jobs, { recursive: true });
+  mkdirSync(dirname(attempt));
+  mkdirSync(attempt);
+  renameSync(written, join(attempt, "thumb-100x100.jpg"));
+  await Promise.all([fsyncPath(jobs), fsyncPath(dirname(attempt)), fsyncPath(attempt)]);
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fd = openSync(path, "r");
+  try {
+    await fsyncDescriptor(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Two rounds of the pool: enough to load libvips' codecs and compile the hot paths, not enough to matter. */

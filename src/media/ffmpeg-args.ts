@@ -61,6 +61,29 @@ export const ALLOWED_INPUT_FORMATS: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * File extensions of the formats above. A file named like one of them is read by an allowed demuxer when
+ * it is what its name says, so when ffprobe takes it for some other format, the name is wrong or the
+ * file damaged; ffprobe's guess on bytes that are not media at all is often a headerless format such as
+ * `lrc` or `h263`, and that guess is no explanation to give a person.
+ */
+const ALLOWED_FORMAT_EXTENSIONS: ReadonlySet<string> = new Set([
+  // video containers
+  ...["mp4", "m4v", "mov", "3gp", "3g2", "mkv", "webm", "avi", "flv", "ts", "m2ts", "mts", "mpg", "mpeg"],
+  ...["vob", "mxf", "wmv", "asf", "ogv", "dv"],
+  // audio
+  ...["m4a", "mka", "wma", "ogg", "oga", "opus", "wav", "w64", "aif", "aiff", "caf", "flac", "mp3", "aac"],
+  ...["ac3", "eac3", "amr", "wv"],
+  // images
+  ...["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"],
+]);
+
+/** True when `filename` ends in the extension of a format mediaflow reads (`clip.MP4`, `photo.jpeg`). */
+export function isNamedLikeAllowedFormat(filename: string): boolean {
+  const dot = filename.lastIndexOf(".");
+  return dot > 0 && ALLOWED_FORMAT_EXTENSIONS.has(filename.slice(dot + 1).toLowerCase());
+}
+
+/**
  * Demuxers that open other files or URLs named inside the input. They are refused like every format not
  * allowed; this list only lets a refusal say why in words a person understands.
  */

@@ -1,8 +1,13 @@
 import { open, stat } from "node:fs/promises";
-import { basename } from "node:path";
+import { basename, extname } from "node:path";
 import { z } from "zod";
 import { ErrorCodes, MediaflowError, PermanentError } from "../errors/errors.js";
-import { ffprobeArgs, isAllowedInputFormat, isReferenceFormat } from "./ffmpeg-args.js";
+import {
+  ffprobeArgs,
+  isAllowedInputFormat,
+  isNamedLikeAllowedFormat,
+  isReferenceFormat,
+} from "./ffmpeg-args.js";
 import { runTool, ToolError } from "./run-tool.js";
 import type { MediaTools } from "./tools.js";
 
@@ -311,6 +316,14 @@ function unreadable(error: ToolError, isoMedia: boolean, filename: string): Perm
       ErrorCodes.corruptMedia,
       "the file is named like an image but is not a video, audio or image file mediaflow can read (it may be damaged)",
       { cause: error, details },
+    );
+  }
+  if (refused !== undefined && !isReferenceFormat(refused) && isNamedLikeAllowedFormat(filename)) {
+    // Named `.mp4` and taken for something else: not what its name says, whatever ffprobe guessed.
+    return new PermanentError(
+      ErrorCodes.corruptMedia,
+      `the file is named like a ${extname(filename).toLowerCase()} file but is not one, nor any other video, audio or image file mediaflow can read (it may be damaged)`,
+      { cause: error, details: { ...details, guessedFormat: refused } },
     );
   }
   if (refused !== undefined) return refusedFormat(refused, error);

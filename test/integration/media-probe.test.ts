@@ -226,6 +226,29 @@ describe("probeMedia", () => {
     });
   });
 
+  describe("a file that is not what its name says", () => {
+    // Timed lyrics: a headerless text format ffprobe recognises on its own and mediaflow does not read.
+    const lyrics = "[00:01.00]first line\n[00:02.50]second line\n[00:04.00]third line\n";
+
+    it("named like a format mediaflow reads, it is corrupt media, whatever ffprobe took it for", async () => {
+      const path = join(dir, "lyrics.mp4");
+      await writeFile(path, lyrics);
+      const error = await probeFailure(probeMedia(tools, path));
+      assert.equal(error.code, ErrorCodes.corruptMedia);
+      assert.match(error.message, /^the file is named like a \.mp4 file but is not one/);
+      assert.doesNotMatch(error.message, /lrc/, "ffprobe's guess is no explanation for a person");
+      assert.equal(error.details?.guessedFormat, "lrc");
+    });
+
+    it("named for what it is, a format mediaflow does not read is unsupported media", async () => {
+      const path = join(dir, "lyrics.lrc");
+      await writeFile(path, lyrics);
+      const error = await probeFailure(probeMedia(tools, path));
+      assert.equal(error.code, ErrorCodes.unsupportedMedia);
+      assert.match(error.message, /ffprobe took it for lrc/);
+    });
+  });
+
   describe("refuses playlists and lists of files without reading what they name", () => {
     it("the sentinel does notice an unprotected ffprobe reading a playlist entry", async () => {
       const segment = join(dir, "control.ts");

@@ -17,7 +17,7 @@ import {
   type RetryLaterError,
 } from "../errors/errors.js";
 import { resolvePipeline } from "../pipeline/resolve-pipeline.js";
-import type { PipelineSpec, StepSpec } from "../pipeline/types.js";
+import type { InputLimits, PipelineSpec, StepSpec } from "../pipeline/types.js";
 import type { StepCatalog } from "../steps/catalog.js";
 import type { JobInput, ParentResult, StepOutput, StepResult } from "../steps/step-type.js";
 import { BatchQueue, type ItemOutcome } from "../util/batch-queue.js";
@@ -76,7 +76,7 @@ export interface ClaimedTask {
   maxAttempts: number;
   leaseExpiresAt: number;
   spec: StepSpec;
-  job: { id: string; tenant: string; input: JobInput | null };
+  job: { id: string; tenant: string; input: JobInput | null; limits: InputLimits | undefined };
   needs: Record<string, ParentResult>;
   part: { index: number; count: number; input: JsonValue } | undefined;
 }
@@ -785,7 +785,12 @@ function describeClaim(
     maxAttempts: task.maxAttempts,
     leaseExpiresAt,
     spec,
-    job: { id: state.job.id, tenant: state.job.tenant, input: state.job.input },
+    job: {
+      id: state.job.id,
+      tenant: state.job.tenant,
+      input: state.job.input,
+      limits: state.job.pipeline.limits,
+    },
     needs,
     part:
       task.part === null

@@ -3,6 +3,7 @@ import { durationSchema } from "../util/duration.js";
 import type { JsonValue } from "../util/json.js";
 import { retentionDefaults } from "./retention.js";
 import {
+  type InputLimits,
   type JoinPolicy,
   type ParamSpec,
   type PipelineSpec,
@@ -155,6 +156,27 @@ export const stepsSchema = z
   .refine((steps) => Object.keys(steps).length > 0, "a pipeline needs at least one step")
   .meta({ description: "The steps by name, in the order that breaks ties when several are ready at once." });
 
+const sideLimit = z.int().min(1).max(65_535);
+
+export const limitsObjectSchema = z.strictObject({
+  maxBytes: z.int().min(1).optional().meta({ description: "The largest input file, in bytes." }),
+  maxDuration: durationSchema
+    .refine((ms) => ms > 0, "a duration limit must be longer than 0")
+    .optional()
+    .meta({ description: "The longest video or audio input, e.g. `2h`." }),
+  maxWidth: sideLimit.optional().meta({ description: "The widest video input, in pixels as displayed." }),
+  maxHeight: sideLimit.optional().meta({ description: "The tallest video input, in pixels as displayed." }),
+});
+
+const limitsSchema = limitsObjectSchema.transform((limits): InputLimits => {
+  const spec: InputLimits = {};
+  if (limits.maxBytes !== undefined) spec.maxBytes = limits.maxBytes;
+  if (limits.maxDuration !== undefined) spec.maxDurationMs = limits.maxDuration;
+  if (limits.maxWidth !== undefined) spec.maxWidth = limits.maxWidth;
+  if (limits.maxHeight !== undefined) spec.maxHeight = limits.maxHeight;
+  return spec;
+});
+
 export const pipelineObjectSchema = z.strictObject({
   /** Lets a JSON file point editors at the JSON Schema; ignored otherwise. */
   $schema: z.string().optional(),
@@ -175,12 +197,17 @@ export const pipelineObjectSchema = z.strictObject({
       description:
         "How long a finished job and its output files are kept, e.g. `30d`; then the files are deleted and the job answers 410 Gone. Default 7d.",
     }),
+  limits: limitsSchema.optional().meta({
+    description:
+      "What the job's media may be at most; a media step fails with input_too_large on an input beyond them.",
+  }),
 });
 
 export const pipelineSchema = pipelineObjectSchema.transform((file): PipelineSpec => {
-  const { name, description, params, steps, retention } = file;
+  const { name, description, params, steps, retention, limits } = file;
   const spec: PipelineSpec = { name, params, steps, retentionMs: retention };
   if (description !== undefined) spec.description = description;
+  if (limits !== undefined) spec.limits = limits;
   return spec;
 });
 

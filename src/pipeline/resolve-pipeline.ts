@@ -68,6 +68,7 @@ export function resolvePipeline(
   const resolved: PipelineSpec = { name: spec.name, params: structuredClone(spec.params), steps };
   if (spec.description !== undefined) resolved.description = spec.description;
   if (spec.retentionMs !== undefined) resolved.retentionMs = spec.retentionMs;
+  if (spec.limits !== undefined) resolved.limits = { ...spec.limits };
   return resolved;
 }
 

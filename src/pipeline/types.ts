@@ -17,6 +17,21 @@ export interface PipelineSpec {
    * `retentionDefaults.retentionMs` (see `retentionOf`).
    */
   retentionMs?: number;
+  /** What a job's media may be at most; every media step checks its inputs against it. */
+  limits?: InputLimits;
+}
+
+/**
+ * Bounds on the media a pipeline accepts, checked when a step first reads an input (before any decoding
+ * beyond ffprobe's look at the header), so a job with a five-hour or 16K upload fails at once with
+ * `input_too_large` instead of holding a worker for hours. Unset: no bound.
+ */
+export interface InputLimits {
+  maxBytes?: number;
+  maxDurationMs?: number;
+  /** Width and height as displayed, after rotation metadata. */
+  maxWidth?: number;
+  maxHeight?: number;
 }
 
 export interface ParamSpec {

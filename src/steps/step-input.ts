@@ -19,6 +19,8 @@ export interface SourceFile {
   /** The name to show and to take an extension from. */
   filename: string;
   contentType: string | undefined;
+  /** Made by an earlier step of the job, not brought in by it: the pipeline's `limits` do not apply. */
+  madeByStep?: boolean;
 }
 
 /** Resolves `from` (see fromParam) against the job's input and the outputs of the steps this one needs. */
@@ -59,5 +61,6 @@ export function fromOutput(output: StepOutput): SourceFile {
     key: output.key,
     filename: output.name.split("/").at(-1) ?? output.name,
     contentType: output.contentType,
+    madeByStep: true,
   };
 }

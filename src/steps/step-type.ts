@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { ErrorInfo } from "../errors/errors.js";
+import type { InputLimits } from "../pipeline/types.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import type { JsonObject, JsonValue } from "../util/json.js";
 
@@ -82,7 +83,13 @@ export interface PartContext {
 
 export interface StepContext<P> {
   readonly params: P;
-  readonly job: { readonly id: string; readonly tenant: string; readonly input: JobInput | null };
+  readonly job: {
+    readonly id: string;
+    readonly tenant: string;
+    readonly input: JobInput | null;
+    /** The pipeline's bounds on input media (see `checkInputLimits`). */
+    readonly limits: InputLimits | undefined;
+  };
   readonly step: {
     readonly name: string;
     readonly type: string;

@@ -46,7 +46,7 @@ function contextFor<P>(type: StepType<P>, params: JsonObject, options: RunOption
   const progress: number[] = [];
   const ctx: StepContext<P> = {
     params: type.params.parse(params),
-    job: { id: "job-1", tenant: "default", input: null },
+    job: { id: "job-1", tenant: "default", input: null, limits: undefined },
     step: { name: "step", type: type.type, attempt: options.attempt ?? 1, maxAttempts: 3 },
     part: options.part,
     needs: {},

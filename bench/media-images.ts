@@ -34,9 +34,9 @@ export interface ImageBenchResult {
  * Thumbnails of `count` (default 200) 1920x1080 JPEGs, made with the same concurrency through mediaflow,
  * with sharp alone, and with sharp storing each thumbnail durably, `rounds` times, the three taking
  * turns. The difference between mediaflow and sharp alone is what the engine, the database and the blob
- * store cost; the durable loop splits off the part of it that any store pays. Two lanes per core: both sides read and write files between their
- * CPU work, and with one lane per core the cores idle meanwhile (measured: sharp alone 1.5-2.0 s with one
- * lane per core, 1.3 s with two).
+ * store cost; the durable loop splits off the part of it that any store pays. Two lanes per core: every
+ * side reads and writes files between its CPU work, and with one lane per core the cores idle meanwhile
+ * (measured: sharp alone 1.5-2.0 s with one lane per core, 1.3 s with two).
  *
  * All three first make `warmUp` (default 3,000) thumbnails of small photos, unreported, as a service
  * that has been running does: V8 compiles a function with its optimising compiler only once it has run

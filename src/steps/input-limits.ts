@@ -1,18 +1,33 @@
+import { statSync } from "node:fs";
 import { ErrorCodes, PermanentError } from "../errors/errors.js";
 import type { MediaInfo } from "../media/probe.js";
 import type { InputLimits } from "../pipeline/types.js";
+import type { SourceFile } from "./step-input.js";
 
 /**
  * Refuses a job's media beyond its pipeline's `limits`, with what was found and what is allowed, as
  * `input_too_large` (permanent: another attempt would find the same file). Files that earlier steps made
  * are not checked: a concatenation may rightly be longer than each of its inputs.
  */
-export function checkInputLimits(
+export function checkMediaLimits(source: SourceFile, info: MediaInfo, limits: InputLimits | undefined): void {
+  if (limits === undefined || source.madeByStep === true) return;
+  check(source.filename, info, limits);
+}
+
+/**
+ * `checkMediaLimits` for a picture at `path`: only its size is checked, since the image steps bound its
+ * dimensions with their own `maxPixels`, read from its header.
+ */
+export function checkImageLimits(source: SourceFile, path: string, limits: InputLimits | undefined): void {
+  if (limits?.maxBytes === undefined || source.madeByStep === true) return;
+  check(source.filename, { bytes: statSync(path).size }, { maxBytes: limits.maxBytes });
+}
+
+function check(
   filename: string,
   found: Pick<MediaInfo, "bytes"> & Partial<Pick<MediaInfo, "duration" | "video">>,
-  limits: InputLimits | undefined,
+  limits: InputLimits,
 ): void {
-  if (limits === undefined) return;
   const beyond = (what: string) =>
     new PermanentError(ErrorCodes.inputTooLarge, `${filename} is ${what}`, {
       details: { limits: { ...limits } },

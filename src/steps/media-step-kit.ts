@@ -3,7 +3,7 @@ import { runFfmpeg } from "../media/ffmpeg.js";
 import { type MediaInfo, probeMedia } from "../media/probe.js";
 import type { ToolResult } from "../media/run-tool.js";
 import { durationSchema } from "../util/duration.js";
-import { checkInputLimits } from "./input-limits.js";
+import { checkMediaLimits } from "./input-limits.js";
 import { mediaTools } from "./media-tools.js";
 import type { SourceFile } from "./step-input.js";
 import type { StepContext } from "./step-type.js";
@@ -29,7 +29,7 @@ export async function probeSource(ctx: StepContext<unknown>, source: SourceFile)
   const tools = await mediaTools();
   const path = await ctx.localFile(source.key);
   const info = await probeMedia(tools, path, { signal: ctx.signal });
-  if (source.madeByStep !== true) checkInputLimits(source.filename, info, ctx.job.limits);
+  checkMediaLimits(source, info, ctx.job.limits);
   return { ...source, path, info };
 }
 

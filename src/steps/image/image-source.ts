@@ -1,5 +1,4 @@
-import { statSync } from "node:fs";
-import { checkInputLimits } from "../input-limits.js";
+import { checkImageLimits } from "../input-limits.js";
 import { type SourceFile, sourceFile } from "../step-input.js";
 import type { StepContext } from "../step-type.js";
 
@@ -19,10 +18,6 @@ export async function openImageSource(
   const source = sourceFile(ctx, from);
   const path = await ctx.localFile(source.key);
   ctx.signal.throwIfAborted();
-  // Only the size: the image's dimensions are bounded by the step's own `maxPixels`, read from its header.
-  const maxBytes = ctx.job.limits?.maxBytes;
-  if (maxBytes !== undefined && source.madeByStep !== true) {
-    checkInputLimits(source.filename, { bytes: statSync(path).size }, { maxBytes });
-  }
+  checkImageLimits(source, path, ctx.job.limits);
   return { ...source, path };
 }

@@ -5,7 +5,7 @@ import { ErrorCodes, PermanentError } from "../../errors/errors.js";
 import type { MediaInfo } from "../../media/probe.js";
 import { sniffImageFormat } from "../../media/sniff.js";
 import type { JsonObject } from "../../util/json.js";
-import { checkInputLimits } from "../input-limits.js";
+import { checkImageLimits } from "../input-limits.js";
 import { probeSource } from "../media-step-kit.js";
 import { fromParam, sourceFile } from "../step-input.js";
 import { defineStep, type StepContext } from "../step-type.js";
@@ -27,13 +27,8 @@ export const probeStep = defineStep({
     const path = await ctx.localFile(source.key);
     const imageFormat = await sniffImageFormat(path);
     if (imageFormat !== undefined) {
-      const facts = await imageFacts(ctx, path);
-      // Images are held to the size limit only, as the image steps are (see openImageSource).
-      const maxBytes = ctx.job.limits?.maxBytes;
-      if (maxBytes !== undefined && source.madeByStep !== true) {
-        checkInputLimits(source.filename, { bytes: Number(facts.bytes) }, { maxBytes });
-      }
-      return { data: facts };
+      checkImageLimits(source, path, ctx.job.limits);
+      return { data: await imageFacts(ctx, path) };
     }
     const probed = await probeSource(ctx, source);
     return { data: probeData(probed.info) };

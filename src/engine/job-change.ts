@@ -84,8 +84,8 @@ export class JobChange {
 
 /**
  * Writes changes to several jobs together: their tasks, then all their events in one append with the new
- * projections. Returns each change's events as appended, in the order of `changes`. It ends the transaction's work: the append is final (see `appendEvents`),
- * so an adapter may commit with it.
+ * projections. Returns each change's events as appended, in the order of `changes`. It ends the
+ * transaction's work: the append is final (see `appendEvents`), so an adapter may commit with it.
  */
 export async function commitChanges(
   tx: BackendTransaction,

@@ -21,8 +21,9 @@ export interface EncodeOptions {
 
 /**
  * Encodes every planned output in one ffmpeg process: the source is decoded once and its picture split
- * into one filter chain per output; audio that every output carries alike is encoded once. Each output is then stored, described from its plan: its size, codecs
- * and frame rate are set by the arguments, not left to ffmpeg, so a run that succeeded made exactly them,
+ * into one filter chain per output; audio that every output carries alike is encoded once. Each output
+ * is then stored, described from its plan: its size, codecs and frame rate are set by the arguments, not
+ * left to ffmpeg, so a run that succeeded made exactly them,
  * and it holds the whole source. Probing each output again cost an ffprobe start per output (0.13 s of
  * CPU each, 215 libraries to load), 0.4 s at the end of a 15 s ladder on 2 cores.
  */

@@ -13,8 +13,9 @@ import { videoSource } from "./video-source.js";
 /**
  * `video.ladder`: the renditions of an adaptive-bitrate ladder. `mode: single` encodes every rung in one
  * ffmpeg process from one decode (cheapest in total CPU: decoding and scaling the source once, and
- * encoding its audio once for all rungs, is a large share of the work for fast presets). `mode: map` makes each rung a task of its own, so several workers
- * encode in parallel (fastest wall-clock time when workers are idle, and a failed rung retries alone).
+ * encoding its audio once for all rungs, is a large share of the work for fast presets). `mode: map`
+ * makes each rung a task of its own, so several workers encode in parallel (fastest wall-clock time when
+ * workers are idle, and a failed rung retries alone).
  */
 export const ladderStep = defineStep({
   type: "video.ladder",
